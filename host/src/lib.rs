@@ -1,0 +1,10 @@
+//! Grito: stores events once, runs automations on them through Wasm plugins,
+//! and delivers them as signed webhooks with retries.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod seed;
+pub mod server;
+pub mod signals;
+pub mod store;

@@ -1,0 +1,103 @@
+//! The `grito` command: the server, its workers and the operator's tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use grito::config::{LogFormat, Settings, Source};
+use grito::{seed, server, store};
+
+#[derive(Parser)]
+#[command(name = "grito", version, about = "Event store, Wasm automations and signed webhooks")]
+struct Cli {
+    /// Optional TOML file with settings (same names as the environment
+    /// variables); the environment wins over it.
+    #[arg(long, global = true, env = "GRITO_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server and the workers.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load the example subscription (CRM-Doadores) and automation (Boas-vindas); running it twice adds nothing.
+    Seed {
+        /// Endpoint URL of the CRM-Doadores subscription.
+        #[arg(long, default_value = seed::SUBSCRIPTION_URL)]
+        endpoint_url: String,
+        /// Signing secret of the subscription; a random one is generated and printed when omitted.
+        #[arg(long, env = "SEED_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Source::load(cli.config.as_deref()).and_then(|source| Settings::from_source(&source)) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("grito: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+
+    let runtime = tokio::runtime::Runtime::new().expect("the Tokio runtime starts");
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "grito failed");
+            eprintln!("grito: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => server::serve(settings).await,
+        Command::Migrate => {
+            tracing::info!(database = server::describe_database(&settings.database), "migrating");
+            let store = store::connect(&settings.database).await?;
+            store.close().await;
+            println!("migrations applied to {}", server::describe_database(&settings.database));
+            Ok(())
+        }
+        Command::Seed { endpoint_url, secret } => {
+            let store = store::connect(&settings.database).await?;
+            let generated = secret.is_none();
+            let secret = secret.unwrap_or_else(seed::random_secret);
+            let outcome = seed::run(store.as_ref(), &endpoint_url, &secret).await?;
+            store.close().await;
+            if outcome.subscription_created {
+                println!("created subscription {} -> {endpoint_url}", seed::SUBSCRIPTION_NAME);
+                if generated {
+                    println!("its signing secret (shown once; give it to the receiver): {secret}");
+                }
+            } else {
+                println!("subscription {} already exists; left unchanged", seed::SUBSCRIPTION_NAME);
+            }
+            if outcome.automation_created {
+                println!("created automation {}", seed::AUTOMATION_NAME);
+            } else {
+                println!("automation {} already exists; left unchanged", seed::AUTOMATION_NAME);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,89 @@
+//! `grito serve`: the HTTP server and, beside it, the workers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::api::{AppState, app};
+use crate::config::Settings;
+use crate::signals::Signals;
+use crate::store::{self, DatabaseUrl};
+
+/// Shown when `EVENTS_API_KEY` is missing: the service never runs open.
+pub const MISSING_KEY_MESSAGE: &str = "EVENTS_API_KEY is not set, so grito will not start: \
+every POST /events must carry this key in X-Api-Key. Set it to a long random secret, \
+for example EVENTS_API_KEY=$(openssl rand -hex 32). / EVENTS_API_KEY não está definida, \
+então o grito não inicia: defina uma chave longa e aleatória.";
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let Some(events_api_key) = settings.events_api_key.clone() else {
+        anyhow::bail!(MISSING_KEY_MESSAGE);
+    };
+    if events_api_key.len() < 16 {
+        tracing::warn!("EVENTS_API_KEY is shorter than 16 characters; use a long random secret in production");
+    }
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        database = describe_database(&settings.database),
+        "starting grito"
+    );
+    let store = store::connect(&settings.database).await?;
+    tracing::info!(backend = store.backend(), "database ready, migrations applied");
+
+    let signals = Arc::new(Signals::default());
+    let state = AppState {
+        store: store.clone(),
+        signals,
+        events_api_key: events_api_key.into(),
+        max_body_bytes: settings.max_body_bytes,
+    };
+
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("cannot listen on BIND={}", settings.bind))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The database for the first log line: the SQLite file as an absolute path,
+/// or the PostgreSQL URL without its password.
+pub fn describe_database(database: &DatabaseUrl) -> String {
+    match database {
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{} (embedded)", absolute(path).display()),
+        DatabaseUrl::Postgres(_) => database.describe(),
+    }
+}
+
+fn absolute(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
