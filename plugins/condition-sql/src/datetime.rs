@@ -81,7 +81,13 @@ fn out_of_range(text: &str) -> String {
 /// `today`, `tomorrow`, `yesterday`.
 pub fn parse_datetime(text: &str, type_name: &str, now: i64) -> Result<Parsed, String> {
     let invalid = || format!("invalid input syntax for type {type_name}: \"{text}\"");
-    let s = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    // PostgreSQL's ParseDateTime skips punctuation it has no use for, so
+    // `["2024-01-01"]` is a valid date. Only leading and trailing punctuation
+    // is skipped here.
+    // NOTE: PostgreSQL accepts many more forms (`Jan 1 2024`, `1/2/2024`,
+    // zone names such as `America/Sao_Paulo`); this parser rejects them.
+    let skip = |c: char| c.is_ascii_whitespace() || (c.is_ascii_punctuation() && !"+-.:".contains(c));
+    let s = text.trim_matches(skip);
     let lower = s.to_ascii_lowercase();
     let today = now.div_euclid(USECS_PER_DAY) * USECS_PER_DAY;
     match lower.as_str() {

@@ -39,6 +39,23 @@ pub struct Evaluator<'a> {
     pub now: i64,
 }
 
+/// A WHERE clause after `where_quals`: decided, or a list of quals that
+/// must all be true.
+enum WhereState<'a> {
+    Decided(bool),
+    /// Quals with a flag that is true when the qual is negated.
+    Quals(Vec<(&'a Ir, bool)>),
+}
+
+/// A node of the WHERE clause's AND/OR spine, with NOT pushed inward.
+enum Spine<'a> {
+    /// All items must hold, each negated when the flag is set.
+    All(&'a [Ir], bool),
+    /// Any item must hold, each negated when the flag is set.
+    Any(&'a [Ir], bool),
+    Leaf(&'a Ir, bool),
+}
+
 /// The result of constant folding: a value, or an expression left for the
 /// executor together with its estimated cost.
 enum Folded {
@@ -56,27 +73,132 @@ fn truth(v: &Value) -> Option<bool> {
 impl Evaluator<'_> {
     /// Decides whether the row matches: only TRUE matches.
     pub fn matches(&self, ir: &Ir) -> Result<bool, Error> {
-        // Nested ANDs at the top are one list of quals to the planner.
-        let mut quals = Vec::new();
-        flatten_and(ir, &mut quals);
-        let mut residual: Vec<(f64, &Ir)> = Vec::new();
-        let mut saw_null = false;
-        for qual in quals {
-            match self.fold(qual)? {
-                Folded::Const(Value::Bool(true)) => {}
-                Folded::Const(Value::Bool(false)) => return Ok(false),
-                Folded::Const(_) => saw_null = true,
-                Folded::Residual(cost) => residual.push((cost, qual)),
+        // Step 1: constant folding, which raises any error it meets.
+        match self.fold(ir)? {
+            Folded::Const(v) => return Ok(truth(&v) == Some(true)),
+            Folded::Residual(_) => {}
+        }
+        // Step 2: the planner's `canonicalize_qual` treats a NULL constant
+        // like FALSE along the AND/OR spine of a WHERE clause, then turns the
+        // top-level AND into a list of quals that the executor runs
+        // cheapest first (`order_qual_clauses`, a stable sort).
+        let quals = match self.where_quals(ir, false)? {
+            WhereState::Decided(b) => return Ok(b),
+            WhereState::Quals(quals) => quals,
+        };
+        let mut costed = Vec::with_capacity(quals.len());
+        for (qual, negated) in quals {
+            let cost = match self.fold(qual)? {
+                Folded::Const(_) => 0.0,
+                Folded::Residual(c) => c,
+            };
+            costed.push((cost, qual, negated));
+        }
+        costed.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
+        for (_, qual, negated) in costed {
+            if !self.eval_where(qual, negated)? {
+                return Ok(false);
             }
         }
-        if saw_null {
-            // A constant NULL qual costs nothing, so it runs first and the
-            // row is rejected before any remaining qual runs.
-            return Ok(false);
+        Ok(true)
+    }
+
+    /// Looks through the node the way the planner's `negate_clause` and
+    /// `simplify_boolean_equality` rewrite it: NOT moves inward through AND
+    /// and OR by De Morgan's laws, and `x = true`, `x = false`, `x <> true`,
+    /// `x <> false` become `x` or `NOT x`.
+    fn spine<'a>(&self, ir: &'a Ir, negated: bool) -> Result<Spine<'a>, Error> {
+        Ok(match ir {
+            Ir::Not(inner) => return self.spine(inner, !negated),
+            Ir::And(items) if negated => Spine::Any(items, true),
+            Ir::And(items) => Spine::All(items, false),
+            Ir::Or(items) if negated => Spine::All(items, true),
+            Ir::Or(items) => Spine::Any(items, false),
+            Ir::Call(Func::Cmp(op @ (CmpOp::Eq | CmpOp::Ne)), args) => {
+                for (c, other) in [(0, 1), (1, 0)] {
+                    if let Folded::Const(Value::Bool(b)) = self.fold(&args[c])?
+                        && let Folded::Residual(_) = self.fold(&args[other])?
+                    {
+                        let flip = (*op == CmpOp::Eq) != b;
+                        return self.spine(&args[other], negated != flip);
+                    }
+                }
+                Spine::Leaf(ir, negated)
+            }
+            other => Spine::Leaf(other, negated),
+        })
+    }
+
+    /// Simplifies the AND/OR spine of a WHERE clause the way PostgreSQL's
+    /// `find_duplicate_ors` does after constant folding: in an AND, a FALSE
+    /// or NULL constant makes the whole AND false; in an OR, FALSE and NULL
+    /// constants are dropped; an OR left with one branch is that branch.
+    /// Only called after `fold` succeeded on the whole tree, so the folding
+    /// done here raises no new error.
+    fn where_quals<'a>(&self, ir: &'a Ir, negated: bool) -> Result<WhereState<'a>, Error> {
+        match self.spine(ir, negated)? {
+            Spine::All(items, n) => {
+                let mut quals = Vec::new();
+                for item in items {
+                    match self.where_quals(item, n)? {
+                        WhereState::Decided(true) => {}
+                        WhereState::Decided(false) => return Ok(WhereState::Decided(false)),
+                        WhereState::Quals(q) => quals.extend(q),
+                    }
+                }
+                Ok(if quals.is_empty() { WhereState::Decided(true) } else { WhereState::Quals(quals) })
+            }
+            Spine::Any(items, n) => {
+                let mut arms = Vec::new();
+                for item in items {
+                    match self.where_quals(item, n)? {
+                        WhereState::Decided(true) => return Ok(WhereState::Decided(true)),
+                        WhereState::Decided(false) => {}
+                        WhereState::Quals(q) => arms.push(q),
+                    }
+                }
+                Ok(match arms.len() {
+                    0 => WhereState::Decided(false),
+                    1 => WhereState::Quals(arms.pop().expect("one arm")),
+                    _ => WhereState::Quals(vec![(ir, negated)]),
+                })
+            }
+            Spine::Leaf(leaf, n) => Ok(match self.fold(leaf)? {
+                Folded::Const(v) => WhereState::Decided(truth(&v).is_some_and(|b| b != n)),
+                Folded::Residual(_) => WhereState::Quals(vec![(leaf, n)]),
+            }),
         }
-        residual.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
-        for (_, qual) in residual {
-            if truth(&self.eval(qual)?) != Some(true) {
+    }
+
+    /// Evaluates one qual of a WHERE clause, skipping the OR branches that
+    /// `where_quals` removed; the remaining branches run in written order.
+    fn eval_where(&self, qual: &Ir, negated: bool) -> Result<bool, Error> {
+        match self.spine(qual, negated)? {
+            Spine::Leaf(leaf, n) => Ok(truth(&self.eval(leaf)?).is_some_and(|b| b != n)),
+            Spine::All(..) => match self.where_quals(qual, negated)? {
+                WhereState::Decided(b) => Ok(b),
+                WhereState::Quals(quals) => self.eval_all(quals),
+            },
+            Spine::Any(items, n) => {
+                for arm in items {
+                    match self.where_quals(arm, n)? {
+                        WhereState::Decided(true) => return Ok(true),
+                        WhereState::Decided(false) => {}
+                        WhereState::Quals(quals) => {
+                            if self.eval_all(quals)? {
+                                return Ok(true);
+                            }
+                        }
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn eval_all(&self, quals: Vec<(&Ir, bool)>) -> Result<bool, Error> {
+        for (q, n) in quals {
+            if !self.eval_where(q, n)? {
                 return Ok(false);
             }
         }
@@ -218,8 +340,18 @@ impl Evaluator<'_> {
         })
     }
 
-    /// Evaluates an expression the way the executor does.
+    /// Evaluates an expression the way the executor does. The executor
+    /// runs the planner's folded tree, so a subexpression that folds to a
+    /// constant is never evaluated again: a strict call with a NULL constant
+    /// argument is NULL without evaluating its other arguments.
     pub fn eval(&self, ir: &Ir) -> Result<Value, Error> {
+        match self.fold(ir)? {
+            Folded::Const(v) => Ok(v),
+            Folded::Residual(_) => self.eval_residual(ir),
+        }
+    }
+
+    fn eval_residual(&self, ir: &Ir) -> Result<Value, Error> {
         Ok(match ir {
             Ir::Const(v) => v.clone(),
             Ir::Column(c) => self.column(*c),
@@ -366,6 +498,9 @@ impl Evaluator<'_> {
                 let Value::Jsonb(doc) = doc else { unreachable!("jsonb operand") };
                 let found = match key {
                     Value::Text(k) => doc.get_key(&k),
+                    // A top-level scalar is stored as a one-element array, so
+                    // `'"x"'::jsonb -> 0` and `-> -1` return the scalar.
+                    Value::Int4(i) if doc.is_scalar() => (i == 0 || i == -1).then_some(&*doc),
                     Value::Int4(i) => doc.get_index(i64::from(i)),
                     other => unreachable!("json key {other:?}"),
                 };
@@ -447,12 +582,6 @@ impl Evaluator<'_> {
     }
 }
 
-fn flatten_and<'a>(ir: &'a Ir, out: &mut Vec<&'a Ir>) {
-    match ir {
-        Ir::And(items) => items.iter().for_each(|i| flatten_and(i, out)),
-        other => out.push(other),
-    }
-}
 
 fn residual_cost(f: &Folded) -> f64 {
     match f {
@@ -520,9 +649,8 @@ fn in_list(left: &Value, items: &[Value], negated: bool) -> Value {
             saw_null = true;
             continue;
         }
-        let equal = left.compare(item) == Ordering::Equal;
-        if equal != negated {
-            // A match decides `= ANY`; a match also decides `<> ALL` (false).
+        // A match decides both `= ANY` (true) and `<> ALL` (false).
+        if left.compare(item) == Ordering::Equal {
             return Value::Bool(!negated);
         }
     }
