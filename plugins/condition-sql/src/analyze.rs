@@ -149,7 +149,7 @@ fn is_datetime(t: Ty) -> bool {
     matches!(t, Ty::Date | Ty::Timestamp | Ty::Timestamptz)
 }
 
-/// Whether a node refers to a column, as `contain_vars_of_level` checks
+/// Reports whether a node refers to a column, as `contain_vars_of_level` checks
 /// when PostgreSQL decides how to expand `IN`.
 fn contains_column(node: &Node) -> bool {
     use NodeKind::*;
@@ -616,6 +616,9 @@ impl Analyzer {
             } else {
                 Ty::Int4
             };
+            // NOTE: numeric division and modulo need PostgreSQL's result-scale
+            // rules (`select_div_scale`), which are not implemented, so they are
+            // rejected at check time instead of answering differently.
             if ty == Ty::Numeric && matches!(arith_op, ArithOp::Div | ArithOp::Mod) {
                 return Err(Error::analysis(format!("operator {op} is not supported for numeric"), at(node)));
             }
