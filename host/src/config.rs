@@ -134,6 +134,8 @@ pub struct Settings {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    /// `PLUGINS_DIR`, `PLUGIN_MEMORY_LIMIT`, `PLUGIN_TIMEOUT`.
+    pub plugins: crate::plugins::PluginSettings,
 }
 
 impl Settings {
@@ -154,6 +156,7 @@ impl Settings {
             Some("json") => LogFormat::Json,
             Some(other) => anyhow::bail!("invalid LOG_FORMAT `{other}`: expected text or json"),
         };
+        let plugins = crate::plugins::PluginSettings::from_source(source, &data_dir)?;
         Ok(Self {
             database,
             data_dir,
@@ -161,6 +164,7 @@ impl Settings {
             events_api_key: source.get("EVENTS_API_KEY"),
             max_body_bytes,
             log_format,
+            plugins,
         })
     }
 }

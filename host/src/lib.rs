@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod ingest;
+pub mod plugins;
 pub mod seed;
 pub mod server;
 pub mod signals;

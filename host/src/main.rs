@@ -25,6 +25,11 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// List plugins, or check a plugin file.
+    Plugins {
+        #[command(subcommand)]
+        command: grito::plugins::cli::PluginsCommand,
+    },
     /// Load the example subscription (CRM-Doadores) and automation (Boas-vindas); running it twice adds nothing.
     Seed {
         /// Endpoint URL of the CRM-Doadores subscription.
@@ -68,6 +73,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied to {}", server::describe_database(&settings.database));
             Ok(())
         }
+        Command::Plugins { command } => grito::plugins::cli::run(command, &settings).await,
         Command::Seed { endpoint_url, secret } => {
             let store = store::connect(&settings.database).await?;
             let generated = secret.is_none();
