@@ -28,6 +28,6 @@ pub async fn post_event(State(state): State<AppState>, headers: HeaderMap, body:
 
     let inserted = ingest::accept(state.store.as_ref(), &state.signals, event)
         .await
-        .map_err(|error| ApiError::internal(&error))?;
+        .map_err(|error| ApiError::from_store(&error))?;
     Ok(Json(Accepted { ok: true, id: inserted.id, dedup: inserted.dedup }))
 }
