@@ -55,6 +55,18 @@ impl ApiError {
         )
     }
 
+    /// A storage failure: 503 when the database cannot be reached (the client
+    /// may retry), 500 otherwise.
+    pub fn from_store(error: &anyhow::Error) -> Self {
+        let unreachable = error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<sqlx::Error>(),
+                Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+            )
+        });
+        if unreachable { Self::unavailable(error) } else { Self::internal(error) }
+    }
+
     pub fn unavailable(error: &anyhow::Error) -> Self {
         tracing::warn!(error = format!("{error:#}"), "database unavailable");
         Self::new(
