@@ -37,7 +37,7 @@ pub struct LoadedPlugin {
     pub linked: Linked,
 }
 
-/// Compiles and links `wasm`, then calls `describe`. The error says why the
+/// Compiles and links `wasm`, then calls `describe`. The error explains why the
 /// bytes are not a usable Grito plugin.
 pub fn load(
     runtime: &Runtime,

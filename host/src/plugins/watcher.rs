@@ -25,7 +25,7 @@ pub const SETTLE: Duration = Duration::from_millis(300);
 /// The safety-net rescan interval.
 const RESCAN: Duration = Duration::from_secs(1);
 
-/// How soon to look again while a file is settling.
+/// Delay before the next scan while a file is settling.
 const SETTLE_POLL: Duration = Duration::from_millis(100);
 
 type ConfigState = Vec<(PathBuf, u64, Option<SystemTime>)>;
@@ -242,7 +242,7 @@ fn refresh_builtin_configs(inner: &Arc<Inner>, dir: &Path) -> bool {
     changed
 }
 
-/// The `*.wasm` files directly in `dir`, with their fingerprints. A missing
+/// Lists the `*.wasm` files directly in `dir`, with their fingerprints. A missing
 /// folder has no files.
 fn list_wasm_files(dir: &Path) -> HashMap<PathBuf, Fingerprint> {
     let entries = match std::fs::read_dir(dir) {
