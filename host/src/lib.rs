@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod config;
+pub mod engine;
 pub mod ingest;
+pub mod mailer;
 pub mod plugins;
 pub mod seed;
 pub mod server;

@@ -4,8 +4,14 @@
 //! keep the brief's four tables with the same names and columns, and the same
 //! integration tests run against both.
 
+pub mod outbox;
+mod outbox_pg;
+mod outbox_sqlite;
 mod postgres;
 mod sqlite;
+pub mod runs;
+mod runs_pg;
+mod runs_sqlite;
 pub mod time;
 
 use std::sync::Arc;
@@ -15,7 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
 pub use postgres::PgStore;
+pub use runs::{AutomationRun, CommitOutcome, PlannedEffect, PlannedRun, RunStatus, RunStore};
 pub use sqlite::SqliteStore;
 
 /// Where the data lives, parsed from `DATABASE_URL`.
@@ -211,7 +219,7 @@ pub struct SeedOutcome {
 
 /// The storage interface. Every method behaves the same on both backends.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RunStore + OutboxStore + Send + Sync + 'static {
     /// Backend name for logs and health: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
