@@ -136,6 +136,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `PLUGINS_DIR`, `PLUGIN_MEMORY_LIMIT`, `PLUGIN_TIMEOUT`.
     pub plugins: crate::plugins::PluginSettings,
+    /// `None` when `ADMIN_API_KEY` is unset; the admin routes then answer 403.
+    pub admin_api_key: Option<String>,
+    pub dispatcher: crate::dispatcher::DispatcherSettings,
 }
 
 impl Settings {
@@ -165,6 +168,8 @@ impl Settings {
             max_body_bytes,
             log_format,
             plugins,
+            admin_api_key: source.get("ADMIN_API_KEY"),
+            dispatcher: crate::dispatcher::DispatcherSettings::from_source(source)?,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dispatcher;
 pub mod engine;
 pub mod ingest;
 pub mod mailer;

@@ -25,6 +25,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Run the workers (webhook dispatcher) without the HTTP server.
+    Worker,
+    /// List, show and reprocess webhook deliveries.
+    Deliveries {
+        #[command(subcommand)]
+        command: grito::dispatcher::cli::DeliveriesCommand,
+    },
     /// List plugins, or check a plugin file.
     Plugins {
         #[command(subcommand)]
@@ -73,6 +80,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied to {}", server::describe_database(&settings.database));
             Ok(())
         }
+        Command::Worker => grito::dispatcher::cli::worker(settings).await,
+        Command::Deliveries { command } => grito::dispatcher::cli::run(command, &settings).await,
         Command::Plugins { command } => grito::plugins::cli::run(command, &settings).await,
         Command::Seed { endpoint_url, secret } => {
             let store = store::connect(&settings.database).await?;

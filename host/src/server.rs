@@ -36,10 +36,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let signals = Arc::new(Signals::default());
     let state = AppState {
         store: store.clone(),
-        signals,
+        signals: signals.clone(),
         events_api_key: events_api_key.into(),
         max_body_bytes: settings.max_body_bytes,
+        admin_api_key: settings.admin_api_key.as_deref().map(Into::into),
     };
+    let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
 
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
@@ -51,6 +53,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
 
+    dispatcher.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -69,7 +72,8 @@ fn absolute(path: &Path) -> std::path::PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-async fn shutdown_signal() {
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -16,6 +16,7 @@ use grito::signals::Signals;
 use grito::store::{PgStore, SqliteStore, Store};
 
 pub const API_KEY: &str = "test-events-key-0123456789";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
 /// The two storage backends every storage behaviour is tested on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,7 @@ impl TestServer {
             signals: Arc::new(Signals::default()),
             events_api_key: API_KEY.into(),
             max_body_bytes: 1024 * 1024,
+            admin_api_key: Some(ADMIN_KEY.into()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
         let address = listener.local_addr().unwrap();

@@ -26,6 +26,8 @@ pub struct AppState {
     pub signals: Arc<Signals>,
     pub events_api_key: Arc<str>,
     pub max_body_bytes: usize,
+    /// `None` when `ADMIN_API_KEY` is unset: the admin routes then answer 403.
+    pub admin_api_key: Option<Arc<str>>,
 }
 
 /// Builds the router with every route and layer.
@@ -33,6 +35,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/events", post(events::post_event))
         .route("/health", get(health::health))
+        .merge(crate::dispatcher::admin::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::localize))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -7,6 +7,9 @@
 pub mod outbox;
 mod outbox_pg;
 mod outbox_sqlite;
+mod deliveries;
+mod deliveries_pg;
+mod deliveries_sqlite;
 mod postgres;
 mod sqlite;
 pub mod runs;
@@ -22,6 +25,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
+pub use deliveries::{
+    Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySubscription,
+    DeliverySummary, NewAttempt, RequeueFilter, RequeueOutcome,
+};
 pub use postgres::PgStore;
 pub use runs::{AutomationRun, CommitOutcome, PlannedEffect, PlannedRun, RunStatus, RunStore};
 pub use sqlite::SqliteStore;
@@ -219,7 +226,7 @@ pub struct SeedOutcome {
 
 /// The storage interface. Every method behaves the same on both backends.
 #[async_trait]
-pub trait Store: RunStore + OutboxStore + Send + Sync + 'static {
+pub trait Store: DeliveryStore + RunStore + OutboxStore + Send + Sync + 'static {
     /// Backend name for logs and health: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -100,6 +100,9 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if deliveries > 0 {
+            sqlx::query(super::deliveries_pg::NOTIFY_DELIVERIES_SQL).execute(&mut *tx).await?;
+        }
 
         tx.commit().await?;
         Ok(InsertedEvent { id, dedup: false, deliveries })

@@ -60,7 +60,7 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> anyhow::Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn begin_write(&self) -> anyhow::Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
