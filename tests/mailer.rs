@@ -180,3 +180,82 @@ both_backends!(without_smtp_url_writes_eml_file, |db: support::TestDb| async mov
     assert_welcome(&message, &email);
     assert_eq!(store.get_email(email.id).await.unwrap().unwrap().status, EmailStatus::Sent);
 });
+
+/// Runs the real binary with `env`, waiting for it to exit.
+fn grito(env: &[(&str, String)], args: &[&str]) -> std::process::Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grito"))
+        .args(args)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
+        .output()
+        .expect("the grito binary runs");
+    assert!(output.status.success(), "grito {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+both_backends!(brief_example_sends_welcome_email, |db: support::TestDb| async move {
+    let sink = SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = smtp_sink::free_port();
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("DATA_DIR", dir.path().join("data").display().to_string()),
+        ("PLUGINS_DIR", dir.path().join("plugins").display().to_string()),
+        ("TEMPLATES_DIR", dir.path().join("templates").display().to_string()),
+        ("BIND", format!("127.0.0.1:{port}")),
+        ("EVENTS_API_KEY", support::API_KEY.to_owned()),
+        ("SMTP_URL", sink.url()),
+        ("MAIL_FROM", "Clube do Grito <contato@grito.example.org>".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    // The seeded subscription points at a closed loopback port, which the
+    // dispatcher refuses by default, so nothing leaves this machine.
+    let closed = format!("http://127.0.0.1:{}/webhooks/grito", smtp_sink::free_port());
+    grito(&env, &["seed", "--endpoint-url", &closed, "--secret", "segredo-longo-0123456789"]);
+
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_grito"))
+        .arg("serve")
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("grito serve starts");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "grito serve did not answer /health within 20 s");
+
+    let response = client
+        .post(format!("{base}/events"))
+        .header("X-Api-Key", support::API_KEY)
+        .json(&json!({
+            "event_name": "user.signed_up",
+            "user_id": Uuid::new_v4(),
+            "source": "app",
+            "payload": {"email": "maria.souza@example.org", "name": "Maria Souza"},
+            "idempotency_key": "signup:maria:2025-09-25"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let event_id: Uuid = serde_json::from_value(body["id"].clone()).unwrap();
+
+    let messages = sink.wait_for(1).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(messages.len(), 1, "the SMTP sink received no welcome email");
+    let email = db.store.list_emails_for_event(event_id).await.unwrap().remove(0);
+    assert_welcome(&messages[0], &email);
+    assert_eq!(email.status, EmailStatus::Sent);
+    let runs = db.store.list_runs_for_event(event_id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, grito::store::RunStatus::Succeeded);
+});

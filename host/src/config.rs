@@ -136,6 +136,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `PLUGINS_DIR`, `PLUGIN_MEMORY_LIMIT`, `PLUGIN_TIMEOUT`.
     pub plugins: crate::plugins::PluginSettings,
+    /// `ENGINE_SWEEP_INTERVAL`, `ENGINE_BATCH_SIZE`, `ENGINE_LEASE`.
+    pub engine: crate::engine::EngineSettings,
+    /// `SMTP_URL`, `MAIL_FROM`, `TEMPLATES_DIR` and `MAIL_*`.
+    pub mailer: crate::mailer::MailerSettings,
     /// `None` when `ADMIN_API_KEY` is unset; the admin routes then answer 403.
     pub admin_api_key: Option<String>,
     pub dispatcher: crate::dispatcher::DispatcherSettings,
@@ -160,6 +164,7 @@ impl Settings {
             Some(other) => anyhow::bail!("invalid LOG_FORMAT `{other}`: expected text or json"),
         };
         let plugins = crate::plugins::PluginSettings::from_source(source, &data_dir)?;
+        let mailer = crate::mailer::MailerSettings::from_source(source, &data_dir)?;
         Ok(Self {
             database,
             data_dir,
@@ -168,6 +173,8 @@ impl Settings {
             max_body_bytes,
             log_format,
             plugins,
+            engine: crate::engine::EngineSettings::from_source(source)?,
+            mailer,
             admin_api_key: source.get("ADMIN_API_KEY"),
             dispatcher: crate::dispatcher::DispatcherSettings::from_source(source)?,
         })

@@ -25,12 +25,17 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Run the workers (webhook dispatcher) without the HTTP server.
+    /// Run the workers (automation engine, mailer, webhook dispatcher) without the HTTP server.
     Worker,
     /// List, show and reprocess webhook deliveries.
     Deliveries {
         #[command(subcommand)]
         command: grito::dispatcher::cli::DeliveriesCommand,
+    },
+    /// Add, list and preview automations.
+    Automations {
+        #[command(subcommand)]
+        command: grito::engine::cli::AutomationsCommand,
     },
     /// List plugins, or check a plugin file.
     Plugins {
@@ -82,6 +87,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Worker => grito::dispatcher::cli::worker(settings).await,
         Command::Deliveries { command } => grito::dispatcher::cli::run(command, &settings).await,
+        Command::Automations { command } => grito::engine::cli::run(command, &settings).await,
         Command::Plugins { command } => grito::plugins::cli::run(command, &settings).await,
         Command::Seed { endpoint_url, secret } => {
             let store = store::connect(&settings.database).await?;

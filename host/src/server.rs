@@ -42,6 +42,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         admin_api_key: settings.admin_api_key.as_deref().map(Into::into),
     };
     let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
+    let plugins = crate::engine::workers::start_plugins(&settings).await?;
+    let automation = crate::engine::workers::spawn(store.clone(), signals.clone(), Arc::new(plugins), &settings)?;
 
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
@@ -54,6 +56,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("HTTP server failed")?;
 
     dispatcher.stop().await;
+    automation.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

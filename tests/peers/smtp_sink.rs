@@ -43,7 +43,7 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}?tls=none", self.port)
     }
 
-    /// The raw messages received so far.
+    /// Reads the raw messages received so far.
     pub fn messages(&self) -> Vec<String> {
         let new = self.maildir.path().join("mail").join("new");
         let mut paths: Vec<PathBuf> = match std::fs::read_dir(&new) {

@@ -12,10 +12,12 @@
 //! worker that dies before its commit wrote nothing; its lease expires
 //! (`ENGINE_LEASE`, default 60 s) and another worker retries the event.
 
+pub mod cli;
 mod host;
 mod plan;
 pub mod preview;
 pub mod validate;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -68,8 +70,8 @@ pub struct EngineSettings {
     pub sweep_interval: Duration,
     /// Events claimed per query (`ENGINE_BATCH_SIZE`).
     pub batch_size: u32,
-    /// How long a claim holds an event before another worker may retry it
-    /// (`ENGINE_LEASE`). It must outlast the plugin calls of one batch.
+    /// Lease length of a claim, after which another worker may retry the
+    /// event (`ENGINE_LEASE`). It must outlast the plugin calls of one batch.
     pub lease: Duration,
 }
 
@@ -98,7 +100,7 @@ impl EngineSettings {
 /// to simulate a crash at that point.
 pub type BeforeCommitHook = Arc<dyn Fn(Uuid) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// What one pass did.
+/// Counts from one pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EnginePass {
     pub claimed: usize,
@@ -303,9 +305,9 @@ impl Engine {
         }
     }
 
-    /// The active automations, oldest first. Each new or changed one is
-    /// validated once, and a failure is logged as a warning: its runs will
-    /// fail with the same reason until it is fixed.
+    /// Loads the active automations, oldest first, and validates each new or
+    /// changed one once. An invalid one is logged as a warning, because its
+    /// runs will fail with the same reason until it is fixed.
     async fn load_automations(&self) -> anyhow::Result<Vec<Automation>> {
         let automations: Vec<Automation> =
             self.store.list_automations().await?.into_iter().filter(|automation| automation.is_active).collect();

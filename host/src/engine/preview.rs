@@ -93,8 +93,8 @@ pub async fn preview(
     Ok(preview)
 }
 
-/// An effect as the engine would carry it out, and the reason the store
-/// would reject it, if any.
+/// Describes an effect as the engine would carry it out, with the reason
+/// the store would reject it, if any.
 async fn describe_planned(store: &dyn Store, effect: &Effect, planned: &PlannedEffect) -> anyhow::Result<(Value, Option<String>)> {
     let mut description = describe_effect(effect);
     let mut error = None;

@@ -16,7 +16,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("welcome_01.html", include_str!("../../../templates/welcome_01.html")),
 ];
 
-/// Why an email could not be rendered. The message names the template and
+/// Failure to render an email. The message names the template and
 /// the missing part or variable.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -87,7 +87,7 @@ impl Templates {
         }
     }
 
-    /// The text of template file `name`: from the folder, else built in.
+    /// Reads template file `name` from the folder, else the built-in one.
     fn load(&self, name: &str) -> Result<Option<String>, TemplateError> {
         let path = self.dir.join(name);
         match std::fs::read_to_string(&path) {
@@ -119,7 +119,7 @@ fn render_one(name: &str, source: &str, context: &std::collections::BTreeMap<&st
     environment.get_template(name).and_then(|template| template.render(context)).map_err(render_error)
 }
 
-/// The error with its cause chain, so an undefined variable is named.
+/// Formats the error with its cause chain, so an undefined variable is named.
 fn describe(error: &minijinja::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);

@@ -72,7 +72,7 @@ pub struct PlannedRun {
 }
 
 impl PlannedRun {
-    /// A failed run with `error`, keeping the condition result if there was one.
+    /// Returns a failed copy of this run with `error`, keeping the condition result if there was one.
     pub fn failed(&self, error: String) -> Self {
         Self {
             status: RunStatus::Failed,
@@ -98,7 +98,7 @@ pub struct AutomationRun {
     pub created_at: DateTime<Utc>,
 }
 
-/// What `commit_runs` wrote.
+/// The rows `commit_runs` wrote.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOutcome {
     /// False when another worker had already processed the event: nothing was written.
@@ -148,7 +148,7 @@ pub(crate) fn event_effect_json(event: &NewEvent, inserted: &InsertedEvent) -> V
     })
 }
 
-/// The message of a run whose webhook effect names no subscription.
+/// Formats the error of a run whose webhook effect names no subscription.
 pub fn unknown_endpoint_message(endpoint_ref: &str) -> String {
     format!(
         "webhook action failed: no subscription has destination_name `{endpoint_ref}`; \
@@ -171,19 +171,20 @@ pub trait RunStore: Send + Sync {
     /// Drops the lease on an event so the next sweep retries it at once.
     async fn release_event(&self, event_id: Uuid) -> anyhow::Result<()>;
 
-    /// In one transaction: checks that the event is still unprocessed, writes
-    /// each run that has no record yet with its effects (an effect the store
-    /// rejects fails its run and writes nothing else of it), sets the event's
-    /// `processed_at` to `now` and drops its lease. A database error rolls
+    /// Writes an event's runs in one transaction. It checks that the event is
+    /// still unprocessed and writes each run that has no record yet with its
+    /// effects. An effect the store rejects fails its run and writes nothing
+    /// else of it. Then it sets the event's `processed_at` to `now` and drops
+    /// its lease. A database error rolls
     /// everything back.
     async fn commit_runs(&self, event_id: Uuid, runs: Vec<PlannedRun>, now: DateTime<Utc>) -> anyhow::Result<CommitOutcome>;
 
     async fn list_runs_for_event(&self, event_id: Uuid) -> anyhow::Result<Vec<AutomationRun>>;
 
-    /// The subscription named `destination_name`, if any.
+    /// Finds the subscription named `destination_name`.
     async fn find_subscription_by_destination(&self, destination_name: &str) -> anyhow::Result<Option<Subscription>>;
 
-    /// The automation with this id, or else the one with this name (the
-    /// oldest when several share it).
+    /// Finds the automation with this id, or else the one with this name
+    /// (the oldest when several share it).
     async fn find_automation(&self, id_or_name: &str) -> anyhow::Result<Option<Automation>>;
 }
