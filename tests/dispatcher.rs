@@ -198,6 +198,21 @@ both_backends!(retry_schedule_then_fail, |db: support::TestDb| async move {
     assert!(requests.iter().all(|request| request["standard_signature_ok"] == true));
 });
 
+both_backends!(retry_after_overrides_schedule, |db: support::TestDb| async move {
+    let receiver = Receiver::start(SECRET, "retry-after");
+    subscribe(db.store.as_ref(), "CRM-Doadores", &receiver.url("/webhooks/grito")).await;
+    let event_id = post_event(db.store.as_ref(), "signup:retry-after").await;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let dispatcher = Dispatcher::new(db.store.clone(), loopback_settings()).unwrap().with_clock(clock.clone());
+
+    dispatcher.run_once().await.unwrap();
+
+    let delivery = delivery_of(db.store.as_ref(), event_id).await;
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    assert_eq!(delivery.next_attempt_at, Some(minutes_from_now(&clock, 10)), "Retry-After: 600 was not honoured");
+    assert!(delivery.last_error.as_deref().unwrap().starts_with("HTTP 503"));
+});
+
 both_backends!(failure_kinds_are_described, |db: support::TestDb| async move {
     let receiver = Receiver::start_with(SECRET, "200", 5.0);
     let closed = format!("http://127.0.0.1:{}/hook", closed_port());

@@ -9,6 +9,7 @@ answered according to a mode:
 
 - a status code such as ``200``, ``404``, ``500`` or ``503``;
 - ``redirect``: 301 to another path (Grito must not follow it);
+- ``retry-after``: 503 with ``Retry-After: 600`` (ten minutes);
 - ``hang``: answer only after ``--hang-seconds`` (past Grito's timeout);
 - ``reset``: close the connection with a TCP reset and no response.
 
@@ -105,6 +106,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(401, "invalid signature")
         if mode == "redirect":
             return self.answer(301, "moved", {"Location": "/moved-here"})
+        if mode == "retry-after":
+            return self.answer(503, "busy", {"Retry-After": "600"})
         if mode == "hang":
             time.sleep(self.state.hang_seconds)
             return self.answer(200, "late")

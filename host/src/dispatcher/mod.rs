@@ -4,7 +4,8 @@
 //!
 //! A delivery's life: `PENDING` → (2xx) `OK`, or (failure) `PENDING` again
 //! with `next_attempt_at` after the retry schedule (2, 4, 8, 16, 32 minutes
-//! by default), until the failed attempt number `WEBHOOK_MAX_ATTEMPTS` (6)
+//! by default, or the endpoint's `Retry-After` on 429 and 503, clamped to
+//! the schedule's range), until the failed attempt number `WEBHOOK_MAX_ATTEMPTS` (6)
 //! marks it `FAIL`, the dead-letter state. Reprocessing a `FAIL` delivery
 //! puts it back to `PENDING` with `attempt` reset to 0, so it gets the whole
 //! schedule again. `grito_webhook_attempts` keeps every earlier attempt.
@@ -176,7 +177,7 @@ impl Dispatcher {
                 log,
             };
         }
-        let delay = self.settings.retry_delay(attempt as u32);
+        let delay = self.settings.retry_delay_after(attempt as u32, result.retry_after);
         let next_attempt_at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         DeliveryOutcome {
             status: DeliveryStatus::Pending,

@@ -24,6 +24,8 @@ pub struct SendResult {
     pub body: Option<String>,
     /// Why the attempt failed; `None` on a 2xx response.
     pub error: Option<String>,
+    /// The `Retry-After` of a 429 or 503 response, when it parses.
+    pub retry_after: Option<Duration>,
     pub duration: Duration,
 }
 
@@ -57,7 +59,13 @@ pub async fn send(
     timeout: Duration,
 ) -> SendResult {
     let started = Instant::now();
-    let failed = |error: String| SendResult { status: None, body: None, error: Some(error), duration: started.elapsed() };
+    let failed = |error: String| SendResult {
+        status: None,
+        body: None,
+        error: Some(error),
+        retry_after: None,
+        duration: started.elapsed(),
+    };
 
     let url = match check_endpoint_url(endpoint_url, allow_private) {
         Ok(url) => url,
@@ -74,6 +82,14 @@ pub async fn send(
     };
     let status = response.status();
     let location = response.headers().get(reqwest::header::LOCATION).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let retry_after = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, chrono::Utc::now())),
+        _ => None,
+    };
     let (body, body_error) = read_start_of_body(&mut response).await;
 
     let error = if status.is_success() {
@@ -87,6 +103,7 @@ pub async fn send(
         status: Some(status.as_u16()),
         body: (!body.is_empty()).then_some(body),
         error,
+        retry_after,
         duration: started.elapsed(),
     }
 }
@@ -108,6 +125,17 @@ async fn read_start_of_body(response: &mut reqwest::Response) -> (String, Option
     }
     bytes.truncate(MAX_RESPONSE_BODY_BYTES);
     (String::from_utf8_lossy(&bytes).into_owned(), error)
+}
+
+/// Parses `Retry-After`: delay seconds, or an HTTP date (a date in the past
+/// gives zero).
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((date.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 fn describe_status(status: StatusCode, location: Option<&str>, body: &str) -> String {
@@ -157,6 +185,17 @@ fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.with_ymd_and_hms(2025, 9, 25, 12, 0, 0).unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Thu, 25 Sep 2025 12:05:00 GMT", now), Some(Duration::from_secs(300)));
+        assert_eq!(parse_retry_after("Thu, 25 Sep 2025 11:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
 
     #[test]
     fn status_errors_quote_the_body_start() {

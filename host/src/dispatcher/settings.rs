@@ -88,6 +88,18 @@ impl DispatcherSettings {
             .unwrap_or(Duration::from_secs(60))
     }
 
+    /// The wait after failed attempt number `attempt`, or the endpoint's
+    /// `Retry-After` clamped between the schedule's shortest and longest
+    /// entries.
+    pub fn retry_delay_after(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let Some(requested) = retry_after else {
+            return self.retry_delay(attempt);
+        };
+        let shortest = self.retry_schedule.iter().min().copied().unwrap_or_default();
+        let longest = self.retry_schedule.iter().max().copied().unwrap_or(shortest);
+        requested.clamp(shortest, longest)
+    }
+
     /// How long a claim holds a delivery: the request timeout plus
     /// [`LEASE_MARGIN`].
     pub fn lease(&self) -> Duration {
@@ -133,6 +145,15 @@ mod tests {
         assert_eq!(settings.retry_delay(3), Duration::from_secs(90));
         assert_eq!(settings.retry_delay(7), Duration::from_secs(90));
         assert!(settings.allow_private_endpoints);
+    }
+
+    #[test]
+    fn retry_after_is_clamped_to_schedule() {
+        let settings = DispatcherSettings::default();
+        assert_eq!(settings.retry_delay_after(1, None), Duration::from_secs(120));
+        assert_eq!(settings.retry_delay_after(1, Some(Duration::from_secs(600))), Duration::from_secs(600));
+        assert_eq!(settings.retry_delay_after(3, Some(Duration::from_secs(5))), Duration::from_secs(120));
+        assert_eq!(settings.retry_delay_after(1, Some(Duration::from_secs(86_400))), Duration::from_secs(32 * 60));
     }
 
     #[test]
