@@ -4,6 +4,9 @@
 //! keep the brief's four tables with the same names and columns, and the same
 //! integration tests run against both.
 
+pub mod admin;
+mod admin_pg;
+mod admin_sqlite;
 pub mod outbox;
 mod outbox_pg;
 mod outbox_sqlite;
@@ -24,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use admin::{AdminStore, AutomationChanges, EventCursor, EventQuery, SubscriptionChanges, SubscriptionDeletion};
 pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
 pub use deliveries::{
     Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySubscription,
@@ -226,7 +230,7 @@ pub struct SeedOutcome {
 
 /// The storage interface. Every method behaves the same on both backends.
 #[async_trait]
-pub trait Store: DeliveryStore + RunStore + OutboxStore + Send + Sync + 'static {
+pub trait Store: AdminStore + DeliveryStore + RunStore + OutboxStore + Send + Sync + 'static {
     /// Backend name for logs and health: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
