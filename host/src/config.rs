@@ -142,6 +142,8 @@ pub struct Settings {
     pub mailer: crate::mailer::MailerSettings,
     /// `None` when `ADMIN_API_KEY` is unset; the admin routes then answer 403.
     pub admin_api_key: Option<String>,
+    /// `STRIPE_WEBHOOK_SECRET` and `STRIPE_TOLERANCE`.
+    pub stripe: crate::stripe::StripeSettings,
     pub dispatcher: crate::dispatcher::DispatcherSettings,
 }
 
@@ -176,6 +178,7 @@ impl Settings {
             engine: crate::engine::EngineSettings::from_source(source)?,
             mailer,
             admin_api_key: source.get("ADMIN_API_KEY"),
+            stripe: crate::stripe::StripeSettings::from_source(source)?,
             dispatcher: crate::dispatcher::DispatcherSettings::from_source(source)?,
         })
     }

@@ -42,6 +42,16 @@ enum Command {
         #[command(subcommand)]
         command: grito::plugins::cli::PluginsCommand,
     },
+    /// Map external ids (a Stripe customer, a device badge) to users.
+    Identities {
+        #[command(subcommand)]
+        command: grito::inbound::cli::IdentitiesCommand,
+    },
+    /// List and publish inbound events parked while their user was unknown.
+    Inbound {
+        #[command(subcommand)]
+        command: grito::inbound::cli::InboundCommand,
+    },
     /// Load the example subscription (CRM-Doadores) and automation (Boas-vindas); running it twice adds nothing.
     Seed {
         /// Endpoint URL of the CRM-Doadores subscription.
@@ -89,6 +99,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Deliveries { command } => grito::dispatcher::cli::run(command, &settings).await,
         Command::Automations { command } => grito::engine::cli::run(command, &settings).await,
         Command::Plugins { command } => grito::plugins::cli::run(command, &settings).await,
+        Command::Identities { command } => grito::inbound::cli::run_identities(command, &settings).await,
+        Command::Inbound { command } => grito::inbound::cli::run_inbound(command, &settings).await,
         Command::Seed { endpoint_url, secret } => {
             let store = store::connect(&settings.database).await?;
             let generated = secret.is_none();

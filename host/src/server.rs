@@ -40,6 +40,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         events_api_key: events_api_key.into(),
         max_body_bytes: settings.max_body_bytes,
         admin_api_key: settings.admin_api_key.as_deref().map(Into::into),
+        stripe: Arc::new(crate::stripe::StripeWebhook::new(settings.stripe.clone())),
     };
     let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
     let plugins = crate::engine::workers::start_plugins(&settings).await?;

@@ -117,13 +117,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(store: Arc<dyn Store>) -> Self {
-        let state = AppState {
-            store,
-            signals: Arc::new(Signals::default()),
-            events_api_key: API_KEY.into(),
-            max_body_bytes: 1024 * 1024,
-            admin_api_key: Some(ADMIN_KEY.into()),
-        };
+        Self::start_with(test_state(store)).await
+    }
+
+    /// Serves `state`, for tests that change part of [`test_state`].
+    pub async fn start_with(state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
         let address = listener.local_addr().unwrap();
         let router = app(state.clone());
@@ -146,6 +144,18 @@ impl TestServer {
             .send()
             .await
             .expect("request reaches the test server")
+    }
+}
+
+/// The app state the tests serve: test keys, Stripe not configured.
+pub fn test_state(store: Arc<dyn Store>) -> AppState {
+    AppState {
+        store,
+        signals: Arc::new(Signals::default()),
+        events_api_key: API_KEY.into(),
+        max_body_bytes: 1024 * 1024,
+        admin_api_key: Some(ADMIN_KEY.into()),
+        stripe: Arc::new(grito::stripe::StripeWebhook::disabled()),
     }
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `None` when `ADMIN_API_KEY` is unset: the admin routes then answer 403.
     pub admin_api_key: Option<Arc<str>>,
+    /// `POST /webhooks/stripe` settings; without secrets that route answers 503.
+    pub stripe: Arc<crate::stripe::StripeWebhook>,
 }
 
 /// Builds the router with every route and layer.
@@ -35,6 +37,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/events", post(events::post_event))
         .route("/health", get(health::health))
+        .route("/webhooks/stripe", post(crate::stripe::post_webhook))
+        .merge(crate::inbound::admin::routes())
         .merge(crate::dispatcher::admin::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::localize))

@@ -320,7 +320,7 @@ fn json_column(row: &SqliteRow, column: &str) -> anyhow::Result<serde_json::Valu
     serde_json::from_str(&text).with_context(|| format!("invalid JSON in column {column}"))
 }
 
-pub(super) fn event_from_row(row: &SqliteRow) -> anyhow::Result<Event> {
+fn event_from_row(row: &SqliteRow) -> anyhow::Result<Event> {
     Ok(Event {
         id: parse_uuid(row.try_get("id")?)?,
         event_name: row.try_get("event_name")?,
@@ -333,7 +333,7 @@ pub(super) fn event_from_row(row: &SqliteRow) -> anyhow::Result<Event> {
     })
 }
 
-pub(super) fn subscription_from_row(row: &SqliteRow) -> anyhow::Result<Subscription> {
+fn subscription_from_row(row: &SqliteRow) -> anyhow::Result<Subscription> {
     Ok(Subscription {
         id: parse_uuid(row.try_get("id")?)?,
         destination_name: row.try_get("destination_name")?,
@@ -345,7 +345,7 @@ pub(super) fn subscription_from_row(row: &SqliteRow) -> anyhow::Result<Subscript
     })
 }
 
-pub(super) fn automation_from_row(row: &SqliteRow) -> anyhow::Result<Automation> {
+fn automation_from_row(row: &SqliteRow) -> anyhow::Result<Automation> {
     Ok(Automation {
         id: parse_uuid(row.try_get("id")?)?,
         name: row.try_get("name")?,
