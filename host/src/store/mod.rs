@@ -4,6 +4,9 @@
 //! keep the brief's four tables with the same names and columns, and the same
 //! integration tests run against both.
 
+pub mod admin;
+mod admin_pg;
+mod admin_sqlite;
 pub mod outbox;
 mod outbox_pg;
 mod outbox_sqlite;
@@ -27,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use admin::{AdminStore, AutomationChanges, EventCursor, EventQuery, SubscriptionChanges, SubscriptionDeletion};
 pub use inbound::{EventDraft, Identity, IdentityChange, InboundStore, NewParked, ParkOutcome, ParkedEvent};
 pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
 pub use deliveries::{
@@ -230,7 +234,7 @@ pub struct SeedOutcome {
 
 /// The storage interface. Every method behaves the same on both backends.
 #[async_trait]
-pub trait Store: DeliveryStore + RunStore + OutboxStore + InboundStore + Send + Sync + 'static {
+pub trait Store: AdminStore + DeliveryStore + RunStore + OutboxStore + InboundStore + Send + Sync + 'static {
     /// Backend name for logs and health: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -260,7 +260,7 @@ impl Store for PgStore {
     }
 }
 
-fn event_from_row(row: &PgRow) -> anyhow::Result<Event> {
+pub(super) fn event_from_row(row: &PgRow) -> anyhow::Result<Event> {
     Ok(Event {
         id: row.try_get("id")?,
         event_name: row.try_get("event_name")?,
@@ -273,7 +273,7 @@ fn event_from_row(row: &PgRow) -> anyhow::Result<Event> {
     })
 }
 
-fn subscription_from_row(row: &PgRow) -> anyhow::Result<Subscription> {
+pub(super) fn subscription_from_row(row: &PgRow) -> anyhow::Result<Subscription> {
     Ok(Subscription {
         id: row.try_get("id")?,
         destination_name: row.try_get("destination_name")?,
@@ -285,7 +285,7 @@ fn subscription_from_row(row: &PgRow) -> anyhow::Result<Subscription> {
     })
 }
 
-fn automation_from_row(row: &PgRow) -> anyhow::Result<Automation> {
+pub(super) fn automation_from_row(row: &PgRow) -> anyhow::Result<Automation> {
     Ok(Automation {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

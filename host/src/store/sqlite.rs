@@ -320,7 +320,7 @@ fn json_column(row: &SqliteRow, column: &str) -> anyhow::Result<serde_json::Valu
     serde_json::from_str(&text).with_context(|| format!("invalid JSON in column {column}"))
 }
 
-fn event_from_row(row: &SqliteRow) -> anyhow::Result<Event> {
+pub(super) fn event_from_row(row: &SqliteRow) -> anyhow::Result<Event> {
     Ok(Event {
         id: parse_uuid(row.try_get("id")?)?,
         event_name: row.try_get("event_name")?,
@@ -333,7 +333,7 @@ fn event_from_row(row: &SqliteRow) -> anyhow::Result<Event> {
     })
 }
 
-fn subscription_from_row(row: &SqliteRow) -> anyhow::Result<Subscription> {
+pub(super) fn subscription_from_row(row: &SqliteRow) -> anyhow::Result<Subscription> {
     Ok(Subscription {
         id: parse_uuid(row.try_get("id")?)?,
         destination_name: row.try_get("destination_name")?,
@@ -345,7 +345,7 @@ fn subscription_from_row(row: &SqliteRow) -> anyhow::Result<Subscription> {
     })
 }
 
-fn automation_from_row(row: &SqliteRow) -> anyhow::Result<Automation> {
+pub(super) fn automation_from_row(row: &SqliteRow) -> anyhow::Result<Automation> {
     Ok(Automation {
         id: parse_uuid(row.try_get("id")?)?,
         name: row.try_get("name")?,
