@@ -145,6 +145,8 @@ pub struct Settings {
     /// `STRIPE_WEBHOOK_SECRET` and `STRIPE_TOLERANCE`.
     pub stripe: crate::stripe::StripeSettings,
     pub dispatcher: crate::dispatcher::DispatcherSettings,
+    /// `INGEST_TOKENS` and `INGEST_MAX_BODY_BYTES`.
+    pub ingest: crate::normalizers::IngestSettings,
 }
 
 impl Settings {
@@ -180,6 +182,7 @@ impl Settings {
             admin_api_key: source.get("ADMIN_API_KEY"),
             stripe: crate::stripe::StripeSettings::from_source(source)?,
             dispatcher: crate::dispatcher::DispatcherSettings::from_source(source)?,
+            ingest: crate::normalizers::IngestSettings::from_source(source)?,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod inbound;
 pub mod ingest;
 pub mod mailer;
+pub mod normalizers;
 pub mod plugins;
 pub mod seed;
 pub mod server;

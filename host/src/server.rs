@@ -41,9 +41,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_body_bytes: settings.max_body_bytes,
         admin_api_key: settings.admin_api_key.as_deref().map(Into::into),
         stripe: Arc::new(crate::stripe::StripeWebhook::new(settings.stripe.clone())),
+        normalizers: Default::default(),
     };
     let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
     let plugins = crate::engine::workers::start_plugins(&settings).await?;
+    let state = AppState { normalizers: crate::normalizers::Normalizers::new(plugins.clone(), settings.ingest.clone()), ..state };
     let automation = crate::engine::workers::spawn(store.clone(), signals.clone(), Arc::new(plugins), &settings)?;
 
     let listener = tokio::net::TcpListener::bind(settings.bind)

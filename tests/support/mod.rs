@@ -156,6 +156,7 @@ pub fn test_state(store: Arc<dyn Store>) -> AppState {
         max_body_bytes: 1024 * 1024,
         admin_api_key: Some(ADMIN_KEY.into()),
         stripe: Arc::new(grito::stripe::StripeWebhook::disabled()),
+        normalizers: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod error;
 mod events;
 mod health;
+mod ingest;
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub admin_api_key: Option<Arc<str>>,
     /// `POST /webhooks/stripe` settings; without secrets that route answers 503.
     pub stripe: Arc<crate::stripe::StripeWebhook>,
+    /// `POST /ingest/{plugin}`: the plugin host and `INGEST_*` settings; without a plugin host that route answers 404.
+    pub normalizers: crate::normalizers::Normalizers,
 }
 
 /// Builds the router with every route and layer.
@@ -38,6 +41,8 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(events::post_event))
         .route("/health", get(health::health))
         .route("/webhooks/stripe", post(crate::stripe::post_webhook))
+        .route("/ingest/{plugin}", post(ingest::post_ingest))
+        .route("/ingest/{plugin}/{*rest}", post(ingest::post_ingest_path))
         .merge(crate::inbound::admin::routes())
         .merge(crate::dispatcher::admin::routes())
         .fallback(not_found)

@@ -119,7 +119,7 @@ pub fn shift(time: NaiveTime, shifts: &Shifts) -> &'static str {
     }
 }
 
-/// The class at `unidade` whose window contains `local`, opening
+/// Returns the class at `unidade` whose window contains `local`, opening
 /// `early_minutes` before its start. When several match, the one whose start
 /// is nearest wins, and among equals the first in the config.
 pub fn class_at(classes: &[Class], unidade: &str, local: NaiveDateTime, early_minutes: u32) -> Option<String> {
@@ -148,7 +148,7 @@ pub fn class_at(classes: &[Class], unidade: &str, local: NaiveDateTime, early_mi
     best.map(|(_, class)| class.turma.clone())
 }
 
-/// The instant of the event: `UTC`, else `CreateTime` (Unix seconds), else a
+/// Returns the instant of the event: `UTC`, else `CreateTime` (Unix seconds), else a
 /// local `LocaleTime` or the push's `Time` read in the device's zone.
 fn event_time(event: &DeviceEvent, zone: Tz) -> Option<DateTime<Utc>> {
     let data = &event.data;

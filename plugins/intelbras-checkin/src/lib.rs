@@ -57,7 +57,7 @@ pub enum Level {
 /// The host imports: logging and identity look-up.
 pub trait Host {
     fn log(&mut self, level: Level, message: &str);
-    /// The Grito user id mapped to `(source, external_id)`, if any.
+    /// Returns the Grito user id mapped to `(source, external_id)`, if any.
     fn lookup_identity(&mut self, source: &str, external_id: &str) -> Option<String>;
 }
 
