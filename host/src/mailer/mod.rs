@@ -137,10 +137,10 @@ impl Mailer {
                 break;
             }
             let wait = match self.run_once(Utc::now()).await {
-                Ok(pass) if pass.claimed >= self.settings.batch_size as usize => Duration::ZERO,
-                Ok(_) => {
+                Ok(pass) => {
                     failures = 0;
-                    self.settings.sweep_interval
+                    let full = pass.claimed >= self.settings.batch_size as usize;
+                    if full { Duration::ZERO } else { self.settings.sweep_interval }
                 }
                 Err(error) => {
                     failures += 1;
@@ -230,4 +230,37 @@ impl Mailer {
 pub(crate) fn backoff(failures: u32, base: Duration) -> Duration {
     let factor = 1u32 << failures.min(6);
     (base.max(Duration::from_millis(100)) * factor).min(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_brief_schedule() {
+        let settings = MailerSettings::from_source(&Source::from_pairs([]), Path::new("data")).unwrap();
+        let minutes: Vec<u64> = (1..=5).map(|attempt| settings.retry_delay(attempt).as_secs() / 60).collect();
+        assert_eq!(minutes, [2, 4, 8, 16, 32]);
+        assert_eq!(settings.max_attempts, 6);
+        assert_eq!(settings.smtp_url, None);
+        assert_eq!(settings.outbox_dir, Path::new("data/outbox"));
+        assert_eq!(settings.templates_dir, Path::new("templates"));
+        assert_eq!(settings.from.to_string(), "Grito <no-reply@localhost>");
+    }
+
+    #[test]
+    fn invalid_settings_name_the_variable() {
+        for (name, value) in [("MAIL_FROM", "not an address"), ("MAIL_MAX_ATTEMPTS", "0"), ("MAIL_TIMEOUT", "soon")] {
+            let error = MailerSettings::from_source(&Source::from_pairs([(name, value)]), Path::new("data")).unwrap_err();
+            assert!(format!("{error:#}").contains(name), "{name}={value}: {error:#}");
+        }
+    }
+
+    #[test]
+    fn database_backoff_doubles_and_caps() {
+        let base = Duration::from_secs(5);
+        assert_eq!(backoff(1, base), Duration::from_secs(10));
+        assert_eq!(backoff(2, base), Duration::from_secs(20));
+        assert_eq!(backoff(10, base), Duration::from_secs(60));
+    }
 }
