@@ -2,6 +2,7 @@
 //! and delivers them as signed webhooks with retries.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod engine;

@@ -27,12 +27,27 @@ enum Command {
     Migrate,
     /// Run the workers (automation engine, mailer, webhook dispatcher) without the HTTP server.
     Worker,
+    /// Add, list, change and delete webhook subscriptions.
+    Subscriptions {
+        #[command(subcommand)]
+        command: grito::cli::subscriptions::SubscriptionsCommand,
+    },
+    /// List and show stored events, and deliver one again.
+    Events {
+        #[command(subcommand)]
+        command: grito::cli::events::EventsCommand,
+    },
+    /// Compute or check a webhook signature over a body.
+    Signature {
+        #[command(subcommand)]
+        command: grito::cli::signature::SignatureCommand,
+    },
     /// List, show and reprocess webhook deliveries.
     Deliveries {
         #[command(subcommand)]
         command: grito::dispatcher::cli::DeliveriesCommand,
     },
-    /// Add, list and preview automations.
+    /// Add, list, preview, show, activate, deactivate and delete automations.
     Automations {
         #[command(subcommand)]
         command: grito::engine::cli::AutomationsCommand,
@@ -96,6 +111,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Worker => grito::dispatcher::cli::worker(settings).await,
+        Command::Subscriptions { command } => grito::cli::subscriptions::run(command, &settings).await,
+        Command::Events { command } => grito::cli::events::run(command, &settings).await,
+        Command::Signature { command } => grito::cli::signature::run(command),
         Command::Deliveries { command } => grito::dispatcher::cli::run(command, &settings).await,
         Command::Automations { command } => grito::engine::cli::run(command, &settings).await,
         Command::Plugins { command } => grito::plugins::cli::run(command, &settings).await,

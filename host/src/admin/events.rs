@@ -21,7 +21,7 @@ use super::openapi::ErrorBody;
 use super::request::{parse_id, parse_query, store_error};
 use crate::api::{ApiError, AppState};
 use crate::dispatcher::admin::require_admin;
-use crate::store::{DeliveryStatus, Event, EventCursor, EventQuery, RequeueOutcome};
+use crate::store::{DeliveryStatus, Event, EventCursor, EventQuery, RequeueOutcome, Store};
 
 /// Default and maximum page sizes of the event list.
 const DEFAULT_LIMIT: u32 = 50;
@@ -157,25 +157,32 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): P
 pub async fn replay(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<ReplayOutcome>, ApiError> {
     require_admin(&state, &headers)?;
     let id = parse_id(&id, "event")?;
-    if state.store.get_event(id).await.map_err(store_error)?.is_none() {
+    let Some(outcome) = replay_event(state.store.as_ref(), id).await.map_err(store_error)? else {
         return Err(not_found());
+    };
+
+    if !outcome.created.is_empty() || !outcome.requeued.is_empty() {
+        state.signals.deliveries.notify_one();
+    }
+    tracing::info!(event_id = %id, created = outcome.created.len(), requeued = outcome.requeued.len(), "event replayed through the admin API");
+    Ok(Json(outcome))
+}
+
+/// Replays an event as the module documentation describes; `None` when
+/// the event does not exist. Waking the dispatcher is the caller's part.
+pub async fn replay_event(store: &dyn Store, id: Uuid) -> anyhow::Result<Option<ReplayOutcome>> {
+    if store.get_event(id).await?.is_none() {
+        return Ok(None);
     }
 
-    let created = state.store.create_missing_deliveries(id).await.map_err(store_error)?;
+    let created = store.create_missing_deliveries(id).await?;
     let mut requeued = Vec::new();
-    for delivery in state.store.list_deliveries_for_event(id).await.map_err(store_error)? {
-        if delivery.status == DeliveryStatus::Fail
-            && state.store.requeue_delivery(delivery.id).await.map_err(store_error)? == RequeueOutcome::Requeued
-        {
+    for delivery in store.list_deliveries_for_event(id).await? {
+        if delivery.status == DeliveryStatus::Fail && store.requeue_delivery(delivery.id).await? == RequeueOutcome::Requeued {
             requeued.push(delivery.id);
         }
     }
-
-    if !created.is_empty() || !requeued.is_empty() {
-        state.signals.deliveries.notify_one();
-    }
-    tracing::info!(event_id = %id, created = created.len(), requeued = requeued.len(), "event replayed through the admin API");
-    Ok(Json(ReplayOutcome { event_id: id, created, requeued }))
+    Ok(Some(ReplayOutcome { event_id: id, created, requeued }))
 }
 
 fn not_found() -> ApiError {

@@ -20,6 +20,9 @@ use axum::routing::{get, post};
 use crate::api::AppState;
 use crate::mailer::Templates;
 
+pub use events::{EventView, ReplayOutcome, replay_event};
+pub use subscriptions::{SubscriptionView, field_problems, name_taken, rotate};
+
 /// What the admin routes need beyond the rest of `AppState`.
 #[derive(Debug, Clone)]
 pub struct AdminSettings {

@@ -19,7 +19,7 @@ use super::openapi::ErrorBody;
 use super::request::{invalid_fields, json_body, parse_id, parse_query, store_error};
 use crate::api::{ApiError, AppState};
 use crate::dispatcher::admin::require_admin;
-use crate::store::{NewSubscription, Subscription, SubscriptionChanges, SubscriptionDeletion};
+use crate::store::{NewSubscription, Store, Subscription, SubscriptionChanges, SubscriptionDeletion};
 
 /// A webhook subscription, without its secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,13 +131,12 @@ pub async fn create(
     require_admin(&state, &headers)?;
     let request: CreateSubscription = json_body(&state, &headers, body).await?;
 
-    let mut problems = Vec::new();
-    check_name(&mut problems, &request.destination_name);
-    check_endpoint(&mut problems, &request.endpoint_url);
-    check_filter(&mut problems, &request.event_filter);
-    if let Some(secret) = &request.secret {
-        check_secret(&mut problems, secret);
-    }
+    let problems = field_problems(
+        Some(&request.destination_name),
+        Some(&request.endpoint_url),
+        Some(&request.event_filter),
+        request.secret.as_deref(),
+    );
     if !problems.is_empty() {
         return Err(invalid_fields(problems));
     }
@@ -175,16 +174,8 @@ pub async fn update(
     let id = parse_id(&id, "subscription")?;
     let request: UpdateSubscription = json_body(&state, &headers, body).await?;
 
-    let mut problems = Vec::new();
-    if let Some(name) = &request.destination_name {
-        check_name(&mut problems, name);
-    }
-    if let Some(url) = &request.endpoint_url {
-        check_endpoint(&mut problems, url);
-    }
-    if let Some(filter) = &request.event_filter {
-        check_filter(&mut problems, filter);
-    }
+    let problems =
+        field_problems(request.destination_name.as_deref(), request.endpoint_url.as_deref(), request.event_filter.as_deref(), None);
     if !problems.is_empty() {
         return Err(invalid_fields(problems));
     }
@@ -217,11 +208,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<SubscriptionWithSecret>, ApiError> {
     require_admin(&state, &headers)?;
     let id = parse_id(&id, "subscription")?;
-    let secret = crate::seed::random_secret();
-    if !state.store.set_subscription_secret(id, &secret).await.map_err(store_error)? {
-        return Err(not_found());
-    }
-    let Some(subscription) = state.store.get_subscription(id).await.map_err(store_error)? else {
+    let Some((subscription, secret)) = rotate(state.store.as_ref(), id).await.map_err(store_error)? else {
         return Err(not_found());
     };
     tracing::info!(subscription_id = %id, "subscription secret rotated through the admin API");
@@ -267,17 +254,57 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "subscription not found", "assinatura não encontrada")
 }
 
+/// The problems of the given subscription fields, as (field, message)
+/// pairs; `None` skips a field. The admin API and `grito subscriptions`
+/// both check through here.
+pub fn field_problems(
+    name: Option<&str>,
+    endpoint: Option<&str>,
+    filter: Option<&[String]>,
+    secret: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if let Some(name) = name {
+        check_name(&mut problems, name);
+    }
+    if let Some(endpoint) = endpoint {
+        check_endpoint(&mut problems, endpoint);
+    }
+    if let Some(filter) = filter {
+        check_filter(&mut problems, filter);
+    }
+    if let Some(secret) = secret {
+        check_secret(&mut problems, secret);
+    }
+    problems
+}
+
+/// True when a subscription other than `own_id` already has `name`.
+pub async fn name_taken(store: &dyn Store, name: &str, own_id: Option<Uuid>) -> anyhow::Result<bool> {
+    let existing = store.find_subscription_by_destination(name).await?;
+    Ok(existing.is_some_and(|other| Some(other.id) != own_id))
+}
+
+/// Gives the subscription a new random secret and returns it with the
+/// subscription; `None` when the subscription does not exist.
+pub async fn rotate(store: &dyn Store, id: Uuid) -> anyhow::Result<Option<(Subscription, String)>> {
+    let secret = crate::seed::random_secret();
+    if !store.set_subscription_secret(id, &secret).await? {
+        return Ok(None);
+    }
+    Ok(store.get_subscription(id).await?.map(|subscription| (subscription, secret)))
+}
+
 async fn ensure_name_free(state: &AppState, name: &str, own_id: Option<Uuid>) -> Result<(), ApiError> {
-    let existing = state.store.find_subscription_by_destination(name).await.map_err(store_error)?;
-    match existing {
-        Some(other) if Some(other.id) != own_id => Err(ApiError::new(
+    match name_taken(state.store.as_ref(), name, own_id).await.map_err(store_error)? {
+        true => Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
             format!("a subscription named `{name}` already exists"),
             format!("já existe uma assinatura chamada `{name}`"),
         )
         .with_fields(["destination_name"])),
-        _ => Ok(()),
+        false => Ok(()),
     }
 }
 

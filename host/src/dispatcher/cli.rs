@@ -157,7 +157,7 @@ fn wake_note(store: &dyn Store) -> &'static str {
     }
 }
 
-fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }

@@ -151,6 +151,7 @@ impl Dispatcher {
         let outcome = self.outcome(attempt, started_at, &result);
         let status = outcome.status;
         let recorded = self.store.finish_attempt(delivery.id, delivery.lease_until, outcome).await?;
+        crate::metrics::record_attempt(attempt_outcome(status), result.status, result.duration);
         log_attempt(&delivery, attempt, status, &result, recorded);
         Ok(Processed { delivery_id: delivery.id, status, recorded })
     }
@@ -208,6 +209,15 @@ impl Dispatcher {
             "webhook delivery not sent"
         );
         Ok(Processed { delivery_id: delivery.id, status: DeliveryStatus::Fail, recorded })
+    }
+}
+
+/// The `outcome` label of an attempt that left the delivery in `status`.
+fn attempt_outcome(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Ok => "ok",
+        DeliveryStatus::Pending => "retry",
+        DeliveryStatus::Fail => "fail",
     }
 }
 

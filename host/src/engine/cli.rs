@@ -1,4 +1,5 @@
-//! `grito automations`: add (checked before it is stored), list, preview.
+//! `grito automations`: add (checked before it is stored), list, preview;
+//! show, activate, deactivate and delete run in [`crate::cli::automations`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +51,29 @@ pub enum AutomationsCommand {
         #[arg(long)]
         event: PathBuf,
     },
+    /// Show one automation: its event, condition, action and state.
+    Show {
+        /// Automation id or name.
+        automation: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Activate an automation (is_active = true): new events run it.
+    Activate {
+        /// Automation id or name.
+        automation: String,
+    },
+    /// Deactivate an automation (is_active = false): new events skip it; its runs are kept.
+    Deactivate {
+        /// Automation id or name.
+        automation: String,
+    },
+    /// Delete an automation and its run records.
+    Delete {
+        /// Automation id or name.
+        automation: String,
+    },
 }
 
 pub async fn run(command: AutomationsCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -62,6 +86,10 @@ pub async fn run(command: AutomationsCommand, settings: &Settings) -> anyhow::Re
         }
         AutomationsCommand::List { json } => list(store.as_ref(), json).await,
         AutomationsCommand::Preview { automation, event } => run_preview(store.as_ref(), settings, &automation, &event).await,
+        AutomationsCommand::Show { automation, json } => crate::cli::automations::show(store.as_ref(), &automation, json).await,
+        AutomationsCommand::Activate { automation } => crate::cli::automations::set_active(store.as_ref(), &automation, true).await,
+        AutomationsCommand::Deactivate { automation } => crate::cli::automations::set_active(store.as_ref(), &automation, false).await,
+        AutomationsCommand::Delete { automation } => crate::cli::automations::delete(store.as_ref(), &automation).await,
     };
     store.close().await;
     result

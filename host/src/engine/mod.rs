@@ -247,6 +247,7 @@ impl Engine {
 
     fn log_and_wake(&self, event: &Event, outcome: &CommitOutcome, names: &HashMap<Uuid, String>) {
         for run in &outcome.runs {
+            crate::metrics::record_run(run.status.as_str());
             let automation_name = names.get(&run.automation_id).map(String::as_str).unwrap_or_default();
             let decision = if run.status == RunStatus::Skipped { "skipped" } else { "matched" };
             let effects = run.effects.as_ref().and_then(|effects| effects.as_array()).map_or(0, Vec::len);

@@ -241,8 +241,10 @@ impl PluginHost {
         let name = plugin.info.name.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let mut store = inner.runtime.store(&plugin.info.name, now, inner.identities.clone());
+            let started = std::time::Instant::now();
             let result = call(&inner.runtime, &mut store, &plugin.linked, &plugin.config);
             let result = result.map_err(|error| inner.runtime.classify(&store, error));
+            crate::metrics::record_plugin_call(&plugin.info.name, started.elapsed(), result.is_ok());
             store.data().flush_output();
             if let Err(error) = &result {
                 tracing::warn!(plugin = %plugin.info.name, error = %error, "plugin call failed");
