@@ -1,11 +1,11 @@
-//! `grito plugins list` and `grito plugins check FILE.wasm`.
+//! `grito plugins list`, `grito plugins check FILE.wasm` and `grito plugins new NAME`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Subcommand;
 
-use super::{NoIdentities, PluginHost, PluginStatus};
+use super::{NoIdentities, PluginHost, PluginKind, PluginStatus};
 use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -22,9 +22,44 @@ pub enum PluginsCommand {
         /// The plugin component to check.
         file: PathBuf,
     },
+    /// Write a new plugin crate, ready to build for wasm32-wasip2, into DIR/NAME.
+    New {
+        /// Plugin name: lowercase letters, digits and hyphens, starting with a letter.
+        name: String,
+        /// Which world the plugin implements.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// Folder in which the crate's folder is created.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// The `--kind` of `grito plugins new`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Action,
+    Condition,
+    Normalizer,
+}
+
+impl From<KindArg> for PluginKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::Action => PluginKind::Action,
+            KindArg::Condition => PluginKind::Condition,
+            KindArg::Normalizer => PluginKind::Normalizer,
+        }
+    }
 }
 
 pub async fn run(command: PluginsCommand, settings: &Settings) -> anyhow::Result<()> {
+    if let PluginsCommand::New { name, kind, dir } = &command {
+        let created = super::new::create(name, (*kind).into(), dir)?;
+        println!("created {} plugin `{name}` in {}", PluginKind::from(*kind), created.display());
+        println!("next: cd {} && cargo test && cargo build --release --target wasm32-wasip2", created.display());
+        return Ok(());
+    }
     let host = PluginHost::open(settings.plugins.clone(), Arc::new(NoIdentities)).await?;
     match command {
         PluginsCommand::List { json } => {
@@ -36,6 +71,7 @@ pub async fn run(command: PluginsCommand, settings: &Settings) -> anyhow::Result
             }
             Ok(())
         }
+        PluginsCommand::New { .. } => unreachable!("handled before the host opens"),
         PluginsCommand::Check { file } => {
             let info = host
                 .check_file(&file)

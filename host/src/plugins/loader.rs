@@ -14,6 +14,7 @@ use super::bindings::{action::ActionPre, condition::ConditionPre, normalizer::No
 use super::cache::{self, CacheStats};
 use super::runtime::{CallState, Runtime};
 use super::types::{PluginInfo, PluginKind};
+use super::wit_package;
 
 /// The `\0asm` magic number that opens every Wasm module and component.
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -52,6 +53,7 @@ pub fn load(
     let component = cache::load_component(&runtime.engine, cache_dir, wasm, stats).map_err(|error| {
         anyhow::anyhow!("not a valid WebAssembly component: {error:#}. Build plugins for wasm32-wasip2 so cargo emits a component")
     })?;
+    check_package_version(runtime, &component)?;
     let kind = detect_kind(runtime, &component)?;
     let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|error| {
         anyhow::anyhow!("imports something the host does not provide (plugins may import only WASI and grito:plugin/host): {error:#}")
@@ -69,6 +71,27 @@ pub fn load(
     Ok((info, linked, content_hash))
 }
 
+/// Checks that every `grito:plugin/…@X.Y.Z` import has this host's major and
+/// minor version. Within one `0.x` minor version the component model links
+/// an import of a newer patch to the host's definitions, so any `0.1.x` loads;
+/// another minor version would fail to link with a type error, so it is
+/// rejected here with both versions named.
+fn check_package_version(runtime: &Runtime, component: &Component) -> anyhow::Result<()> {
+    let host = wit_package::VERSION;
+    let component_type = component.component_type();
+    for (name, _) in component_type.imports(&runtime.engine) {
+        let Some(version) = name.strip_prefix(wit_package::INTERFACE_PREFIX).and_then(|rest| rest.split_once('@')).map(|(_, version)| version) else {
+            continue;
+        };
+        anyhow::ensure!(
+            wit_package::compatible(version),
+            "plugin built against grito:plugin@{version}, this host provides {host}; rebuild it against {}.x",
+            wit_package::series()
+        );
+    }
+    Ok(())
+}
+
 /// Finds the world from the component's exports.
 fn detect_kind(runtime: &Runtime, component: &Component) -> anyhow::Result<PluginKind> {
     let component_type = component.component_type();
@@ -84,14 +107,18 @@ fn detect_kind(runtime: &Runtime, component: &Component) -> anyhow::Result<Plugi
     } else {
         let found = if exports.is_empty() { "none".to_owned() } else { exports.into_iter().collect::<Vec<_>>().join(", ") };
         anyhow::bail!(
-            "implements no Grito world of grito:plugin@0.1.0 (exports: {found}; a condition exports describe, check and evaluate, \
-             an action describe, validate and run, a normalizer describe and normalize)"
+            "implements no Grito world of grito:plugin@{} (exports: {found}; a condition exports describe, check and evaluate, \
+             an action describe, validate and run, a normalizer describe and normalize). \
+             Generate the bindings with `world: \"action\"` (or condition, normalizer) and call `export!` on your type",
+            wit_package::VERSION
         )
     }
 }
 
 fn link(kind: PluginKind, instance_pre: InstancePre<CallState>) -> anyhow::Result<Linked> {
-    let mismatch = |error: wasmtime::Error| anyhow::anyhow!("does not match the `{kind}` world of grito:plugin@0.1.0: {error:#}");
+    let mismatch = |error: wasmtime::Error| {
+        anyhow::anyhow!("does not match the `{kind}` world of grito:plugin@{}: {error:#}. Rebuild it against this host's WIT (`grito plugins new` writes a copy)", wit_package::VERSION)
+    };
     Ok(match kind {
         PluginKind::Condition => Linked::Condition(ConditionPre::new(instance_pre).map_err(mismatch)?),
         PluginKind::Action => Linked::Action(ActionPre::new(instance_pre).map_err(mismatch)?),

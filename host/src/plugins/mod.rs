@@ -19,12 +19,14 @@ mod config_file;
 mod convert;
 mod error;
 mod loader;
+mod new;
 mod output;
 mod registry;
 mod runtime;
 mod settings;
 mod types;
 mod watcher;
+pub mod wit_package;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
