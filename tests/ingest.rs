@@ -75,17 +75,17 @@ struct Harness {
 
 impl Harness {
     async fn start(store: Arc<dyn Store>, max_body_bytes: usize) -> Self {
-        Self::start_with_memory(store, max_body_bytes, 32 * 1024 * 1024).await
+        Self::start_with(store, max_body_bytes, PluginSettings::DEFAULT_MEMORY_LIMIT, Duration::from_secs(1)).await
     }
 
-    async fn start_with_memory(store: Arc<dyn Store>, max_body_bytes: usize, memory_limit: usize) -> Self {
+    async fn start_with(store: Arc<dyn Store>, max_body_bytes: usize, memory_limit: usize, timeout: Duration) -> Self {
         let plugins_dir = plugins_dir();
         let data_dir = tempfile::tempdir().unwrap();
         let settings = PluginSettings {
             dir: plugins_dir.path().to_path_buf(),
             cache_dir: data_dir.path().join("plugin-cache"),
             memory_limit,
-            timeout: Duration::from_secs(1),
+            timeout,
         };
         let plugins = PluginHost::open(settings, Arc::new(StoreIdentities::new(store.clone()))).await.expect("plugin host starts");
         let state = AppState {
@@ -357,7 +357,7 @@ async fn request_errors_have_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_over_memory_limit_is_502() {
     let db = support::TestDb::sqlite().await;
-    let harness = Harness::start_with_memory(db.store.clone(), 16 * 1024 * 1024, 2 * 1024 * 1024).await;
+    let harness = Harness::start_with(db.store.clone(), 16 * 1024 * 1024, 2 * 1024 * 1024, Duration::from_secs(1)).await;
     let mut body = b"--myboundary\r\nContent-Type: image/jpeg\r\n\r\n".to_vec();
     body.resize(body.len() + 6 * 1024 * 1024, 0xAB);
     body.extend_from_slice(b"\r\n--myboundary--\r\n");
@@ -367,6 +367,25 @@ async fn plugin_over_memory_limit_is_502() {
     assert_eq!(status, 502, "{response}");
     assert_eq!(response["error"], "plugin_failed");
     assert!(response["message"].as_str().unwrap().contains("memory"), "{response}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_image_push_meets_default_deadline() {
+    let db = support::TestDb::sqlite().await;
+    let harness = Harness::start_with(db.store.clone(), 8 * 1024 * 1024, PluginSettings::DEFAULT_MEMORY_LIMIT, PluginSettings::DEFAULT_TIMEOUT).await;
+    harness.map("1001", MARIA).await;
+    let mut body = fixture("single.multipart");
+    body.truncate(body.len() - b"--myboundary--\r\n".len());
+    body.extend_from_slice(b"--myboundary\r\nContent-Type: image/jpeg\r\n\r\n");
+    body.resize(8 * 1024 * 1024 - 64, 0xAB);
+    body.extend_from_slice(b"\r\n--myboundary--\r\n");
+
+    let started = Instant::now();
+    let (status, response) = harness.post(&single_url(), MULTIPART, body).await;
+
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["events"].as_array().unwrap().len(), 1);
+    eprintln!("an 8 MiB push took {:?} end to end", started.elapsed());
 }
 
 /// The binary a plugin author never rebuilds: nothing in it names the vendor.

@@ -83,7 +83,12 @@ async fn ingest(
         .await
         .map_err(|error| ApiError::from_store(&error))?;
 
-    tracing::info!(plugin, events = outcome.events.len(), parked = outcome.parked, ignored = outcome.ignored, "ingest request handled");
+    if outcome.events.is_empty() && outcome.parked == 0 {
+        // Heartbeats and pushes without a usable event: frequent, so kept out of the info log.
+        tracing::debug!(plugin, ignored = outcome.ignored, "ingest request handled, no events");
+    } else {
+        tracing::info!(plugin, events = outcome.events.len(), parked = outcome.parked, ignored = outcome.ignored, "ingest request handled");
+    }
     Ok(Json(IngestResponse { ok: true, events: outcome.events, parked: outcome.parked, ignored: outcome.ignored }))
 }
 

@@ -67,6 +67,9 @@ pub fn normalize(request: &Request, config_text: &str, host: &mut dyn Host) -> R
     let device = find_device(&config, request)?;
     let content_type = request.header("content-type").unwrap_or_default();
     let events = push::device_events(content_type, request.body)?;
+    if events.is_empty() {
+        host.log(Level::Debug, &format!("device {}: push without events (heartbeat)", device.id));
+    }
 
     let mut drafts = Vec::new();
     for event in &events {

@@ -19,7 +19,7 @@ impl Part<'_> {
         self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
-    /// The media type without parameters, lowercase; empty when absent.
+    /// Returns the media type without parameters, lowercase, or an empty string when absent.
     pub fn content_type(&self) -> String {
         self.header("content-type").map(essence).unwrap_or_default()
     }
@@ -109,7 +109,7 @@ fn read_headers(body: &[u8], start: usize) -> (Vec<(String, String)>, usize) {
     (headers, body.len())
 }
 
-/// The end of a part's body: `next` (the next delimiter) minus the line break before it.
+/// Returns the end of a part's body: `next` (the next delimiter) minus the line break before it.
 fn trim_line_break(body: &[u8], start: usize, next: usize) -> usize {
     let mut end = next;
     if end > start && body[end - 1] == b'\n' {

@@ -51,7 +51,7 @@ pub fn device_events(content_type: &str, body: &[u8]) -> Result<Vec<DeviceEvent>
     }
 }
 
-/// The boundary of a body that starts with a `--boundary` line, for pushes
+/// Returns the boundary of a body that starts with a `--boundary` line, for pushes
 /// whose `Content-Type` lost its `boundary` parameter.
 fn sniff_boundary(body: &[u8]) -> Option<String> {
     let start = body.iter().position(|byte| !byte.is_ascii_whitespace())?;

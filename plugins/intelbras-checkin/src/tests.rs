@@ -107,6 +107,8 @@ fn denied_door_and_heartbeat_give_nothing() {
         let mut host = known_host();
         let drafts = run("SN=SS5530CENTRO01", content_type, &fixture(name), &mut host).unwrap();
         assert!(drafts.is_empty(), "{name}: {drafts:?}");
+        assert!(host.logs.iter().all(|(level, _)| *level == Level::Debug), "{name}: {:?}", host.logs);
+        assert_eq!(host.logs.len(), 1, "{name}: one debug line per push: {:?}", host.logs);
     }
 }
 
