@@ -75,7 +75,7 @@ fn event(name: &str, user: Uuid, source: &str, day: u32) -> NewEvent {
     }
 }
 
-both_backends!(subscription_commands_change_the_store, |db: support::TestDb| async move {
+both_backends!(subscription_commands_change_store, |db: support::TestDb| async move {
     let url = db.url.clone();
 
     let added = ok(&url, &["subscriptions", "add", "--name", "CRM-Doadores", "--url", "https://crm.example.org/hooks", "--events", "user.signed_up,payment.failed"]);
@@ -145,7 +145,7 @@ both_backends!(subscription_commands_reject_bad_values, |db: support::TestDb| as
     assert_eq!(db.store.list_subscriptions().await.unwrap().len(), 1, "a rejected command changed the store");
 });
 
-both_backends!(events_list_filters_and_show_runs_and_deliveries, |db: support::TestDb| async move {
+both_backends!(events_list_filters_and_show, |db: support::TestDb| async move {
     let url = db.url.clone();
     let maria = Uuid::new_v4();
     let joao = Uuid::new_v4();
@@ -210,7 +210,7 @@ both_backends!(events_list_filters_and_show_runs_and_deliveries, |db: support::T
     assert!(ok(&url, &["events", "replay", &s(first)]).contains("0 new deliveries"));
 });
 
-both_backends!(automations_activate_deactivate_and_delete_by_name, |db: support::TestDb| async move {
+both_backends!(automations_toggle_and_delete_by_name, |db: support::TestDb| async move {
     let url = db.url.clone();
     let automation = db
         .store
@@ -259,7 +259,7 @@ fn sign_stdin(args: &[&str], body: &[u8]) -> (i32, String, String) {
 }
 
 #[test]
-fn signature_sign_matches_python_hmac_and_verify_sets_exit_code() {
+fn signature_matches_python_hmac() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("body.json");
     let body = b"{\"id\":\"e1\",\"payload\":{\"name\":\"Jos\xc3\xa9\"}}\n";
@@ -292,7 +292,7 @@ fn signature_sign_matches_python_hmac_and_verify_sets_exit_code() {
 }
 
 #[test]
-fn every_command_documents_its_options() {
+fn help_describes_every_option() {
     for command in [
         &["subscriptions", "add"][..],
         &["subscriptions", "delete"],
@@ -319,7 +319,7 @@ fn sample(text: &str, series: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_the_run_the_attempt_and_the_plugin_calls() {
+async fn metrics_count_runs_attempts_and_plugins() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("grito.db").display());
     let secret = "metrics-cli-secret-0123456789";

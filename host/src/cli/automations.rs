@@ -21,7 +21,7 @@ pub async fn show(store: &dyn Store, id_or_name: &str, json: bool) -> anyhow::Re
     Ok(())
 }
 
-/// Sets is_active; new events then run (or stop running) it.
+/// Sets is_active, so new events run the automation or skip it.
 pub async fn set_active(store: &dyn Store, id_or_name: &str, active: bool) -> anyhow::Result<()> {
     let id = find(store, id_or_name).await?.id;
     let changes = AutomationChanges { is_active: Some(active), ..Default::default() };

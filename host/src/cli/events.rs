@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::dispatcher::cli::parse_since;
 use crate::store::{self, EventQuery, Store};
 
-/// Largest page `grito events list` reads, as in the admin API.
+/// Maximum page size of `grito events list`, the same as the admin API's.
 const MAX_LIMIT: u32 = 500;
 
 /// The `grito events` subcommands.

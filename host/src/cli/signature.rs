@@ -1,5 +1,5 @@
 //! `grito signature sign|verify`: computes and checks the webhook
-//! signatures a receiver sees, with the dispatcher's own functions, so an
+//! signatures a receiver gets, with the dispatcher's own functions, so an
 //! operator can debug a receiver that rejects deliveries.
 
 use std::io::Read;
@@ -27,7 +27,7 @@ pub enum SignatureCommand {
     },
 }
 
-/// What both subcommands sign.
+/// The secret, scheme and body both subcommands sign.
 #[derive(Debug, Args)]
 pub struct Signing {
     /// The subscription's signing secret (or set GRITO_SIGNATURE_SECRET, which
