@@ -318,10 +318,14 @@ fn sample(text: &str, series: &str) -> f64 {
         .map_or(0.0, |value| value.parse().unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_runs_attempts_and_plugins() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("grito.db").display());
+both_backends!(metrics_count_runs_attempts_and_plugins, |db: support::TestDb| async move {
+    metrics_after_full_run(&db.url).await;
+});
+
+/// Seeds `database`, runs `grito serve` on it, posts the brief's sign-up
+/// and checks the run, attempt and plugin-call metrics of that process.
+async fn metrics_after_full_run(database: &str) {
+    let database = database.to_owned();
     let secret = "metrics-cli-secret-0123456789";
     let receiver = receiver::Receiver::start(secret, "200");
     let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates");
