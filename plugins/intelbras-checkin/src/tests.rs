@@ -208,3 +208,13 @@ fn invalid_config_is_reported() {
     assert_eq!(error.code, "invalid_config");
     assert!(error.message.contains("unidade"), "{}", error.message);
 }
+
+#[test]
+fn historical_daylight_saving_is_applied() {
+    // São Paulo kept daylight saving time (UTC-2) until February 2019:
+    // 2018-12-06 10:00 UTC was 08:00 local, a Thursday morning class.
+    let body = json!({"Events": [{"Code": "AccessControl", "Data": {"UserID": "1001", "UTC": 1544090400}}]});
+    let drafts = run("SN=SS5530CENTRO01", "application/json", body.to_string().as_bytes(), &mut known_host()).unwrap();
+    assert_eq!(drafts[0].payload["device_time"], "2018-12-06T08:00:00-02:00");
+    assert_eq!(drafts[0].payload["turma"], "Capoeira Infantil");
+}
