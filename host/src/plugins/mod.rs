@@ -143,14 +143,22 @@ impl PluginHost {
 
     /// Evaluates `condition` against `event` with the `condition-sql` plugin.
     pub async fn evaluate_condition(&self, event: &crate::store::Event, condition: &str, now: DateTime<Utc>) -> Result<bool, PluginError> {
-        let plugin = self.by_name(CONDITION_PLUGIN)?;
+        self.evaluate_condition_with(CONDITION_PLUGIN, event, condition, now).await
+    }
+
+    /// Evaluates `condition` against `event` with the condition plugin named
+    /// `plugin`. Automations use `evaluate_condition`; this serves tests and
+    /// tools that call another condition plugin.
+    pub async fn evaluate_condition_with(&self, plugin: &str, event: &crate::store::Event, condition: &str, now: DateTime<Utc>) -> Result<bool, PluginError> {
+        let name = plugin.to_owned();
+        let plugin = self.by_name(plugin)?;
         let (event, condition) = (convert::event_to_wit(event), condition.to_owned());
         self.call(plugin, now, move |runtime, store, linked, config| match linked {
             Linked::Condition(pre) => Ok(pre.instantiate(&mut *store)?.call_evaluate(&mut *store, &event, &condition, config)?),
             _ => Err(wrong_kind(runtime, PluginKind::Condition)),
         })
         .await?
-        .map_err(|error| guest_error(CONDITION_PLUGIN, error))
+        .map_err(|error| guest_error(&name, error))
     }
 
     /// Checks condition text without an event (when an automation is saved or loaded).
