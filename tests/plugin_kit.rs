@@ -57,10 +57,12 @@ fn assert_success(what: &str, output: &Output) {
     );
 }
 
-/// Runs `grito plugins new NAME --kind KIND`, rewrites the WIT copy's
-/// package version when `wit_version` is given, and returns the crate's
-/// folder under the shared kit folder.
-fn new_crate(name: &str, kind: &str, wit_version: Option<&str>) -> PathBuf {
+/// One text replacement in a generated file: (file, from, to).
+type Edit<'a> = (&'a str, &'a str, &'a str);
+
+/// Runs `grito plugins new NAME --kind KIND`, applies `edits` to the
+/// generated files, and returns the crate's folder under the shared kit folder.
+fn new_crate(name: &str, kind: &str, edits: &[Edit]) -> PathBuf {
     let scratch = tempfile::tempdir().unwrap();
     let output = grito(scratch.path()).args(["plugins", "new", name, "--kind", kind, "--dir"]).arg(scratch.path()).output().unwrap();
     assert_success("grito plugins new", &output);
@@ -68,16 +70,21 @@ fn new_crate(name: &str, kind: &str, wit_version: Option<&str>) -> PathBuf {
     assert!(stdout.contains(&format!("created {kind} plugin `{name}`")), "{stdout}");
 
     let generated = scratch.path().join(name);
-    if let Some(version) = wit_version {
-        let wit = generated.join("wit/grito.wit");
-        let text = std::fs::read_to_string(&wit).unwrap();
-        assert!(text.contains("package grito:plugin@0.1.0;"));
-        std::fs::write(&wit, text.replace("package grito:plugin@0.1.0;", &format!("package grito:plugin@{version};"))).unwrap();
+    for (file, from, to) in edits {
+        let path = generated.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no `{from}` to replace");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     }
 
     let kept = kit_dir().join("crates").join(name);
     sync_tree(&generated, &kept);
     kept
+}
+
+/// The edit that declares package version `version` in the crate's WIT copy.
+fn wit_version(version: &str) -> (&'static str, &'static str, String) {
+    ("wit/grito.wit", "package grito:plugin@0.1.0;", format!("package grito:plugin@{version};"))
 }
 
 /// Copies every file of `from` into `to`, writing only files whose content
@@ -114,9 +121,9 @@ fn wasm_file(package: &str) -> PathBuf {
     kit_dir().join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")))
 }
 
-/// Generates and builds a template crate; returns its `.wasm` file.
-fn template_wasm(name: &str, kind: &str, wit_version: Option<&str>) -> PathBuf {
-    let dir = new_crate(name, kind, wit_version);
+/// Generates, edits and builds a template crate; returns its `.wasm` file.
+fn template_wasm(name: &str, kind: &str, edits: &[Edit]) -> PathBuf {
+    let dir = new_crate(name, kind, edits);
     build_wasm(&dir.join("Cargo.toml"));
     wasm_file(name)
 }
@@ -154,7 +161,7 @@ fn install(wasm: &Path, dir: &Path, file_name: &str) {
 
 fn assert_template_builds_tests_and_checks(kind: &str) {
     let name = format!("kit-{kind}");
-    let dir = new_crate(&name, kind, None);
+    let dir = new_crate(&name, kind, &[]);
 
     let tested = cargo().args(["test", "--manifest-path"]).arg(dir.join("Cargo.toml")).arg("--target-dir").arg(kit_dir()).output().unwrap();
     assert_success("cargo test of the template", &tested);
@@ -198,7 +205,8 @@ fn new_rejects_bad_name_and_existing_folder() {
 
 #[test]
 fn newer_minor_wit_is_rejected_with_both_versions() {
-    let wasm = template_wasm("kit-wit-next-minor", "action", Some("0.2.0"));
+    let (file, from, to) = wit_version("0.2.0");
+    let wasm = template_wasm("kit-wit-next-minor", "action", &[(file, from, &to)]);
 
     let checked = plugins_check(&wasm);
 
@@ -212,7 +220,8 @@ fn newer_minor_wit_is_rejected_with_both_versions() {
 
 #[test]
 fn older_minor_wit_is_rejected_with_both_versions() {
-    let wasm = template_wasm("kit-wit-old-minor", "action", Some("0.0.9"));
+    let (file, from, to) = wit_version("0.0.9");
+    let wasm = template_wasm("kit-wit-old-minor", "action", &[(file, from, &to)]);
 
     let checked = plugins_check(&wasm);
 
@@ -223,12 +232,46 @@ fn older_minor_wit_is_rejected_with_both_versions() {
 
 #[test]
 fn newer_patch_wit_loads() {
-    let wasm = template_wasm("kit-wit-next-patch", "action", Some("0.1.1"));
+    let (file, from, to) = wit_version("0.1.1");
+    let wasm = template_wasm("kit-wit-next-patch", "action", &[(file, from, &to)]);
 
     let checked = plugins_check(&wasm);
 
     assert_success("grito plugins check of a 0.1.1 plugin", &checked);
     assert!(String::from_utf8_lossy(&checked.stdout).contains("name:         kit-wit-next-patch"));
+}
+
+#[test]
+fn changed_effect_variant_fails_type_check() {
+    let (file, from, to) = wit_version("0.1.1");
+    let new_case = ("wit/grito.wit", "emit-event(event-draft),\n", "emit-event(event-draft),\n        skip,\n");
+    let wasm = template_wasm("kit-wit-new-effect", "action", &[(file, from, &to), new_case]);
+
+    let checked = plugins_check(&wasm);
+
+    assert_eq!(checked.status.code(), Some(1), "{checked:?}");
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(stderr.contains("does not match the `action` world of grito:plugin@0.1.0"), "{stderr}");
+    assert!(stderr.contains("expected variant of 3 cases, found 4 cases"), "{stderr}");
+}
+
+#[test]
+fn unknown_host_function_fails_to_link() {
+    let (file, from, to) = wit_version("0.1.1");
+    let new_function = (
+        "wit/grito.wit",
+        "lookup-identity: func(identity: external-identity) -> option<string>;\n",
+        "lookup-identity: func(identity: external-identity) -> option<string>;\n    random: func() -> u64;\n",
+    );
+    let call = ("src/lib.rs", "fn validate(action: String, _config: String) -> Result<(), PluginError> {\n", "fn validate(action: String, _config: String) -> Result<(), PluginError> {\n            let _ = grito::plugin::host::random();\n");
+    let wasm = template_wasm("kit-wit-new-host-fn", "action", &[(file, from, &to), new_function, call]);
+
+    let checked = plugins_check(&wasm);
+
+    assert_eq!(checked.status.code(), Some(1), "{checked:?}");
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(stderr.contains("imports something the host does not provide"), "{stderr}");
+    assert!(stderr.contains("grito:plugin/host@0.1.1") && stderr.contains("`random`"), "{stderr}");
 }
 
 #[test]
@@ -260,7 +303,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn new_action_loads_into_running_server() {
-    let wasm = template_wasm("kit-hot-action", "action", None);
+    let wasm = template_wasm("kit-hot-action", "action", &[]);
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
