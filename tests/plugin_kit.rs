@@ -1,7 +1,7 @@
-//! The plugin author kit: crates from `grito plugins new` build for
-//! wasm32-wasip2 and pass `grito plugins check` unchanged, a new action is
-//! picked up by a running server, the example plugins in `plugins/examples`
-//! behave as documented inside the real host, plugins built against another
+//! The plugin author kit. Crates from `grito plugins new` build for
+//! wasm32-wasip2 and pass `grito plugins check` unchanged, and a running
+//! server picks up a new action. The example plugins in `plugins/examples`
+//! behave as documented inside the real host. Plugins built against another
 //! minor version of the WIT package are rejected, and `grito automations
 //! preview` runs an author's action.
 //!
@@ -88,7 +88,7 @@ fn wit_version(version: &str) -> (&'static str, &'static str, String) {
 }
 
 /// Copies every file of `from` into `to`, writing only files whose content
-/// differs, so cargo sees unchanged crates as fresh.
+/// differs, so cargo finds unchanged crates fresh and does not rebuild them.
 fn sync_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -271,7 +271,8 @@ fn unknown_host_function_fails_to_link() {
     assert_eq!(checked.status.code(), Some(1), "{checked:?}");
     let stderr = String::from_utf8_lossy(&checked.stderr);
     assert!(stderr.contains("imports something the host does not provide"), "{stderr}");
-    assert!(stderr.contains("grito:plugin/host@0.1.1") && stderr.contains("`random`"), "{stderr}");
+    assert!(stderr.contains("grito:plugin/host@0.1.1"), "{stderr}");
+    assert!(stderr.contains("`random`"), "{stderr}");
 }
 
 #[test]
@@ -285,7 +286,8 @@ fn core_module_is_told_to_build_a_component() {
 
     assert_eq!(checked.status.code(), Some(1), "{checked:?}");
     let stderr = String::from_utf8_lossy(&checked.stderr);
-    assert!(stderr.contains("not a valid WebAssembly component") && stderr.contains("wasm32-wasip2"), "{stderr}");
+    assert!(stderr.contains("not a valid WebAssembly component"), "{stderr}");
+    assert!(stderr.contains("Build plugins for wasm32-wasip2"), "{stderr}");
 }
 
 struct Running(Child);
@@ -337,6 +339,10 @@ fn new_action_loads_into_running_server() {
     let rows: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
     let row = rows.iter().find(|row| row["file"].as_str().is_some_and(|file| file.ends_with("kit-hot-action.wasm"))).expect("the file is listed");
     assert_eq!(row["state"], json!("loaded"), "{row}");
+    let table = grito(dir.path()).args(["plugins", "list"]).env("PLUGINS_DIR", &plugins).output().unwrap();
+    assert_success("grito plugins list", &table);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.lines().any(|line| line.starts_with("kit-hot-action") && line.contains("loaded")), "{table}");
 }
 
 /// Waits up to 30 s for a log line containing `message` and `also`.
