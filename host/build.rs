@@ -1,12 +1,11 @@
-//! Builds the built-in plugins (`plugins/email`, `plugins/webhook` and, when
-//! present, `plugins/condition-sql`) for wasm32-wasip2 and writes
+//! Builds the built-in plugins (`plugins/email`, `plugins/webhook` and
+//! `plugins/condition-sql`) for wasm32-wasip2 and writes
 //! `builtin_plugins.rs`, which embeds them with `include_bytes!`.
 //!
 //! The plugins build with their own `--target-dir`, so the nested cargo never
-//! waits on the lock of the build that runs this script. `email` and
-//! `webhook` are required; `condition-sql` is embedded when it builds, and a
-//! failure to build it is a warning, so its work in progress never blocks
-//! the host build.
+//! waits on the lock of the build that runs this script. All three are
+//! required: automations need them, so a failed plugin build fails the host
+//! build with cargo's error.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +14,7 @@ use std::process::Command;
 const PLUGINS: &[(&str, &str, bool)] = &[
     ("grito-email", "email", true),
     ("grito-webhook", "webhook", true),
-    ("grito-condition-sql", "condition-sql", false),
+    ("grito-condition-sql", "condition-sql", true),
 ];
 
 fn main() {

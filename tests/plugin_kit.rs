@@ -380,6 +380,15 @@ fn event(payload: Value) -> Event {
     }
 }
 
+#[test]
+fn examples_pass_their_unit_tests() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples/Cargo.toml");
+
+    let tested = cargo().args(["test", "--manifest-path"]).arg(&manifest).arg("--target-dir").arg(kit_dir()).output().unwrap();
+
+    assert_success("cargo test of plugins/examples", &tested);
+}
+
 #[tokio::test]
 async fn task_example_delivers_and_emits_task_requested() {
     let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

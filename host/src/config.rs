@@ -142,9 +142,13 @@ pub struct Settings {
     pub mailer: crate::mailer::MailerSettings,
     /// `None` when `ADMIN_API_KEY` is unset; the admin routes then answer 403.
     pub admin_api_key: Option<String>,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     /// `STRIPE_WEBHOOK_SECRET` and `STRIPE_TOLERANCE`.
     pub stripe: crate::stripe::StripeSettings,
     pub dispatcher: crate::dispatcher::DispatcherSettings,
+    /// `INACTIVITY_JOB_*` and `ACTIVITY_EXCLUDED_*`.
+    pub inactivity: crate::jobs::InactivitySettings,
     /// `INGEST_TOKENS` and `INGEST_MAX_BODY_BYTES`.
     pub ingest: crate::normalizers::IngestSettings,
 }
@@ -180,8 +184,10 @@ impl Settings {
             engine: crate::engine::EngineSettings::from_source(source)?,
             mailer,
             admin_api_key: source.get("ADMIN_API_KEY"),
+            metrics_token: source.get("METRICS_TOKEN"),
             stripe: crate::stripe::StripeSettings::from_source(source)?,
             dispatcher: crate::dispatcher::DispatcherSettings::from_source(source)?,
+            inactivity: crate::jobs::InactivitySettings::from_source(source)?,
             ingest: crate::normalizers::IngestSettings::from_source(source)?,
         })
     }

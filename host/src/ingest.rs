@@ -75,6 +75,7 @@ pub async fn accept(store: &dyn Store, signals: &Signals, event: NewEvent) -> an
     let event_name = event.event_name.clone();
     let source = event.source.clone();
     let inserted = store.insert_event(event).await?;
+    crate::metrics::record_event(&source, &event_name, inserted.dedup);
 
     tracing::info!(
         event_id = %inserted.id,

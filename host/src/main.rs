@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: grito::plugins::cli::PluginsCommand,
     },
+    /// Run a scheduled job now.
+    Jobs {
+        #[command(subcommand)]
+        command: grito::jobs::cli::JobsCommand,
+    },
     /// Map external ids (a Stripe customer, a device badge) to users.
     Identities {
         #[command(subcommand)]
@@ -117,6 +122,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Deliveries { command } => grito::dispatcher::cli::run(command, &settings).await,
         Command::Automations { command } => grito::engine::cli::run(command, &settings).await,
         Command::Plugins { command } => grito::plugins::cli::run(command, &settings).await,
+        Command::Jobs { command } => grito::jobs::cli::run(command, &settings).await,
         Command::Identities { command } => grito::inbound::cli::run_identities(command, &settings).await,
         Command::Inbound { command } => grito::inbound::cli::run_inbound(command, &settings).await,
         Command::Seed { endpoint_url, secret } => {

@@ -42,9 +42,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         admin_api_key: settings.admin_api_key.as_deref().map(Into::into),
         stripe: Arc::new(crate::stripe::StripeWebhook::new(settings.stripe.clone())),
         normalizers: Default::default(),
+        admin: crate::admin::AdminSettings::new(settings.mailer.templates_dir.clone(), settings.metrics_token.clone()),
     };
     let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
-    let plugins = crate::engine::workers::start_plugins(&settings).await?;
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let inactivity =
+        crate::jobs::spawn_inactivity_schedule(store.clone(), signals.clone(), settings.inactivity.clone(), jobs_stopped);
+
+    let plugins = crate::engine::workers::start_plugins(&settings, store.clone()).await?;
     let state = AppState { normalizers: crate::normalizers::Normalizers::new(plugins.clone(), settings.ingest.clone()), ..state };
     let automation = crate::engine::workers::spawn(store.clone(), signals.clone(), Arc::new(plugins), &settings)?;
 
@@ -60,6 +65,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
     dispatcher.stop().await;
     automation.stop().await;
+    let _ = stop_jobs.send(true);
+    let _ = inactivity.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

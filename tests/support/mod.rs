@@ -65,7 +65,9 @@ impl TestDb {
         }
         let base = postgres_base_url();
         let schema = format!("grito_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = PgStore::connect(&base).await.expect("PostgreSQL URL parses");
+        let admin = PgStore::connect(&base)
+            .await
+            .expect("PostgreSQL URL parses");
         sqlx::query(&format!("create schema {schema}"))
             .execute(admin.pool())
             .await
@@ -81,20 +83,33 @@ impl TestDb {
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
         let store = PgStore::connect(&url).await.expect("PostgreSQL URL parses");
         store.migrate().await.expect("PostgreSQL migrations run");
-        Some(Self { store: Arc::new(store), backend: Backend::Postgres, url, _dir: None, schema: Some(schema) })
+        Some(Self {
+            store: Arc::new(store),
+            backend: Backend::Postgres,
+            url,
+            _dir: None,
+            schema: Some(schema),
+        })
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(schema) = self.schema.take() else { return };
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
         // Dropping runs outside any runtime, so a short-lived one does the cleanup.
         let base = postgres_base_url();
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let admin = PgStore::connect(&base).await.ok()?;
-                let _ = sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(admin.pool()).await;
+                let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
+                    .execute(admin.pool())
+                    .await;
                 admin.close().await;
                 Some(())
             })
@@ -104,7 +119,8 @@ impl Drop for TestDb {
 }
 
 pub fn postgres_base_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// The real router on a loopback port, with its state.
@@ -122,13 +138,22 @@ impl TestServer {
 
     /// Serves `state`, for tests that change part of [`test_state`].
     pub async fn start_with(state: AppState) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("loopback port");
         let address = listener.local_addr().unwrap();
         let router = app(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("test server runs");
+            axum::serve(listener, router)
+                .await
+                .expect("test server runs");
         });
-        Self { address, state, client: reqwest::Client::new(), task }
+        Self {
+            address,
+            state,
+            client: reqwest::Client::new(),
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -157,6 +182,7 @@ pub fn test_state(store: Arc<dyn Store>) -> AppState {
         admin_api_key: Some(ADMIN_KEY.into()),
         stripe: Arc::new(grito::stripe::StripeWebhook::disabled()),
         normalizers: Default::default(),
+        admin: Default::default(),
     }
 }
 
@@ -175,13 +201,17 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = support::TestDb::new(support::Backend::Sqlite).await.unwrap();
+                let db = support::TestDb::new(support::Backend::Sqlite)
+                    .await
+                    .unwrap();
                 ($body)(db).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(db) = support::TestDb::new(support::Backend::Postgres).await else { return };
+                let Some(db) = support::TestDb::new(support::Backend::Postgres).await else {
+                    return;
+                };
                 ($body)(db).await;
             }
         }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub stripe: Arc<crate::stripe::StripeWebhook>,
     /// `POST /ingest/{plugin}`: the plugin host and `INGEST_*` settings; without a plugin host that route answers 404.
     pub normalizers: crate::normalizers::Normalizers,
+    /// Email templates for automation checks and `METRICS_TOKEN`, for the admin routes and `/metrics`.
+    pub admin: crate::admin::AdminSettings,
 }
 
 /// Builds the router with every route and layer.
@@ -45,6 +47,8 @@ pub fn app(state: AppState) -> Router {
         .route("/ingest/{plugin}/{*rest}", post(ingest::post_ingest_path))
         .merge(crate::inbound::admin::routes())
         .merge(crate::dispatcher::admin::routes())
+        .merge(crate::admin::routes())
+        .route("/metrics", get(crate::metrics::serve))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::localize))
         .layer(tower_http::trace::TraceLayer::new_for_http())

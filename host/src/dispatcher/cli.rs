@@ -137,7 +137,7 @@ pub async fn worker(settings: Settings) -> anyhow::Result<()> {
     let store = store::connect(&settings.database).await?;
     let signals = Arc::new(Signals::default());
     let dispatcher = super::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
-    let plugins = crate::engine::workers::start_plugins(&settings).await?;
+    let plugins = crate::engine::workers::start_plugins(&settings, store.clone()).await?;
     let automation = crate::engine::workers::spawn(store.clone(), signals, Arc::new(plugins), &settings)?;
 
     crate::server::shutdown_signal().await;

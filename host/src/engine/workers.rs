@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::{Engine, Plugins};
 use crate::config::Settings;
 use crate::mailer::{Mailer, Templates};
-use crate::plugins::{NoIdentities, PluginHost};
+use crate::plugins::PluginHost;
 use crate::signals::Signals;
 use crate::store::Store;
 
@@ -32,8 +32,10 @@ impl AutomationWorkers {
 
 /// Starts the plugin host (loading the built-in plugins and watching
 /// `PLUGINS_DIR`), for the engine and for checks of saved automations.
-pub async fn start_plugins(settings: &Settings) -> anyhow::Result<PluginHost> {
-    PluginHost::start(settings.plugins.clone(), Arc::new(NoIdentities)).await
+/// Plugins look identities up in the store's identity map.
+pub async fn start_plugins(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<PluginHost> {
+    let identities = Arc::new(crate::normalizers::StoreIdentities::new(store));
+    PluginHost::start(settings.plugins.clone(), identities).await
 }
 
 /// Spawns the automation engine and the mailer.

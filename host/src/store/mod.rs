@@ -4,18 +4,19 @@
 //! keep the brief's four tables with the same names and columns, and the same
 //! integration tests run against both.
 
+pub mod activity;
 pub mod admin;
 mod admin_pg;
 mod admin_sqlite;
-pub mod outbox;
-mod outbox_pg;
-mod outbox_sqlite;
 mod deliveries;
 mod deliveries_pg;
 mod deliveries_sqlite;
 pub mod inbound;
 mod inbound_pg;
 mod inbound_sqlite;
+pub mod outbox;
+mod outbox_pg;
+mod outbox_sqlite;
 mod postgres;
 mod sqlite;
 pub mod runs;
@@ -30,13 +31,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use activity::{ActivityFilter, ActivityStore, LastActivity};
 pub use admin::{AdminStore, AutomationChanges, EventCursor, EventQuery, SubscriptionChanges, SubscriptionDeletion};
-pub use inbound::{EventDraft, Identity, IdentityChange, InboundStore, NewParked, ParkOutcome, ParkedEvent};
-pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
 pub use deliveries::{
     Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySubscription,
     DeliverySummary, NewAttempt, RequeueFilter, RequeueOutcome,
 };
+pub use inbound::{EventDraft, Identity, IdentityChange, InboundStore, NewParked, ParkOutcome, ParkedEvent};
+pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
 pub use postgres::PgStore;
 pub use runs::{AutomationRun, CommitOutcome, PlannedEffect, PlannedRun, RunStatus, RunStore};
 pub use sqlite::SqliteStore;
@@ -234,7 +236,7 @@ pub struct SeedOutcome {
 
 /// The storage interface. Every method behaves the same on both backends.
 #[async_trait]
-pub trait Store: AdminStore + DeliveryStore + RunStore + OutboxStore + InboundStore + Send + Sync + 'static {
+pub trait Store: ActivityStore + AdminStore + DeliveryStore + RunStore + OutboxStore + InboundStore + Send + Sync + 'static {
     /// Backend name for logs and health: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

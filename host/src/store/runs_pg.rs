@@ -106,6 +106,10 @@ impl RunStore for PgStore {
             .bind(event_id)
             .execute(&mut *tx)
             .await?;
+        // Dispatchers on other nodes wake on commit, as they do for POST /events.
+        if outcome.deliveries > 0 {
+            sqlx::query(super::deliveries_pg::NOTIFY_DELIVERIES_SQL).execute(&mut *tx).await?;
+        }
 
         tx.commit().await?;
         Ok(outcome)
