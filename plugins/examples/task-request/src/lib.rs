@@ -143,7 +143,9 @@ fn invalid(message: String) -> Rejection {
     Rejection { code: "invalid_action", message }
 }
 
+// The export glue wit-bindgen generates takes one argument per record field.
 #[cfg(target_arch = "wasm32")]
+#[allow(clippy::too_many_arguments)]
 mod wasm {
     wit_bindgen::generate!({ path: "../../../wit", world: "action" });
 
