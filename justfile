@@ -14,6 +14,13 @@ plugins:
     scripts/setup
     cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml --workspace
 
+# Benchmarks against their floors (PostgreSQL at 127.0.0.1:5432/test and
+# SQLite); `just bench --quick` is a ~2-minute smoke run. See docs/benchmarks.md.
+bench *ARGS:
+    command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+    cargo build --release -p grito -p grito-bench
+    "${CARGO_TARGET_DIR:-target}/release/grito-bench" {{ARGS}}
+
 # Format and lint.
 lint:
     cargo fmt --all --check
