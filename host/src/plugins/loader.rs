@@ -72,10 +72,10 @@ pub fn load(
 }
 
 /// Checks that every `grito:plugin/…@X.Y.Z` import has this host's major and
-/// minor version. Within one `0.x` minor version the component model links
-/// an import of a newer patch to the host's definitions, so any `0.1.x` loads;
-/// another minor version would fail to link with a type error, so it is
-/// rejected here with both versions named.
+/// minor version. Wasmtime links an import of another patch of the same `0.x`
+/// minor version to the host's definitions, so any `0.1.x` loads. Another
+/// minor version is rejected here with both versions named, before linking
+/// fails with a less helpful type error.
 fn check_package_version(runtime: &Runtime, component: &Component) -> anyhow::Result<()> {
     let host = wit_package::VERSION;
     let component_type = component.component_type();

@@ -14,7 +14,7 @@ const ACTION: &str = include_str!("template/action.rs.in");
 const CONDITION: &str = include_str!("template/condition.rs.in");
 const NORMALIZER: &str = include_str!("template/normalizer.rs.in");
 
-/// Longest plugin name, as the loader accepts it.
+/// Maximum plugin name length in bytes, as the loader accepts it.
 const MAX_NAME_LEN: usize = 64;
 
 /// Writes the crate for plugin `name` of `kind` into `parent/name` and returns that folder.

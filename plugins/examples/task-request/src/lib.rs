@@ -4,7 +4,7 @@
 //! The action `{"type": "task", "endpoint_ref": "Tarefas", "title": "Ligar para {{payload.name}}"}`
 //! returns two effects: deliver the triggering event to the subscription
 //! whose `destination_name` is `endpoint_ref`, and store a `task.requested`
-//! event whose payload holds the resolved title, so automations and CRMs can
+//! event whose payload contains the resolved title, so automations and CRMs can
 //! follow the task. `{{payload.a.b}}` placeholders in `title` read the
 //! triggering event's payload. The config may set `source` (default `task-request`).
 
@@ -31,7 +31,7 @@ pub struct TaskAction {
     pub title: String,
 }
 
-/// What `run` asks the host to do.
+/// The effects `run` requests from the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskEffects {
     /// The subscription the triggering event is delivered to.
