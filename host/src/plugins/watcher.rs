@@ -49,8 +49,14 @@ pub fn spawn(inner: Weak<Inner>) -> anyhow::Result<()> {
         None => return Ok(()),
     };
     let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-        let _ = wake.send(());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Each scan opens and reads the folder, which raises access events; waking on
+        // those would rescan in a loop and keep a core busy. A finished write still wakes.
+        let read_only = matches!(&event, Ok(event) if matches!(event.kind, notify::EventKind::Access(kind)
+            if kind != notify::event::AccessKind::Close(notify::event::AccessMode::Write)));
+        if !read_only {
+            let _ = wake.send(());
+        }
     })?;
     let mut watching = try_watch(&mut watcher, &dir, true);
 
