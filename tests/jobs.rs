@@ -33,7 +33,7 @@ async fn record(store: &Arc<dyn Store>, user: Uuid, name: &str, source: &str, at
         .unwrap();
 }
 
-/// The inactivity events stored so far, as (user, event name, payload).
+/// Reads the inactivity events stored so far, as (user, event name, payload).
 async fn emitted(db: &support::TestDb) -> Vec<(Uuid, String, serde_json::Value)> {
     let rows: Vec<(String, String, String)> = match db.backend {
         support::Backend::Sqlite => {

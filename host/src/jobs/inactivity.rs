@@ -71,7 +71,7 @@ impl InactivitySettings {
     }
 }
 
-/// What one run of the job did.
+/// Counts of one run of the job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InactivityReport {
     /// Events stored for the first time.
@@ -126,7 +126,7 @@ pub async fn run_inactivity(
     Ok(report)
 }
 
-/// The first scheduled run strictly after `now`: the next `at` in `timezone`.
+/// Computes the first scheduled run strictly after `now`: the next `at` in `timezone`.
 /// A local time skipped by a daylight-saving jump runs one hour later; a
 /// repeated one runs at its first occurrence.
 pub fn next_run_after(now: DateTime<Utc>, at: NaiveTime, timezone: Tz) -> DateTime<Utc> {

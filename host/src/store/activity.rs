@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// Which events count as activity.
+/// Exclusions that decide which events count as activity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivityFilter {
     /// Sources whose events never count (for example `stripe`).
@@ -15,7 +15,7 @@ pub struct ActivityFilter {
 }
 
 impl ActivityFilter {
-    /// The exclusions as case-sensitive SQLite GLOB patterns.
+    /// Converts the event exclusions to case-sensitive SQLite GLOB patterns.
     pub fn glob_patterns(&self) -> Vec<String> {
         self.excluded_events
             .iter()
