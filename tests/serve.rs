@@ -12,7 +12,7 @@ use support::{API_KEY, Backend, TestDb};
 
 const GRITO: &str = env!("CARGO_BIN_EXE_grito");
 
-/// A command with a clean environment apart from PATH and HOME, run in `dir`.
+/// Builds a command with a clean environment apart from PATH and HOME, run in `dir`.
 fn grito(dir: &std::path::Path) -> Command {
     let mut command = Command::new(GRITO);
     command.current_dir(dir).env_clear();
@@ -38,7 +38,7 @@ impl Drop for Running {
     }
 }
 
-/// Waits until `GET /health` answers, or panics after 30 s.
+/// Waits until `GET /health` returns 200, or panics after 30 s.
 async fn wait_healthy(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let client = reqwest::Client::new();
@@ -126,8 +126,8 @@ fn migrate_then_seed_twice_adds_nothing_more() {
     assert!(second.contains("automation Boas-vindas already exists"), "{second}");
 }
 
-/// The foundation's "done when": post the brief's example, post it again,
-/// and find the delivery row for CRM-Doadores after `grito seed`.
+/// Posts the brief's example twice after `grito seed` and checks the
+/// deduplication and the delivery row for CRM-Doadores.
 async fn brief_example_end_to_end(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -40,7 +40,7 @@ impl ActivityFilter {
             .collect()
     }
 
-    /// The exclusions as SQL LIKE patterns with `\` as the escape character.
+    /// Converts the event exclusions to SQL LIKE patterns with `\` as the escape character.
     pub fn like_patterns(&self) -> Vec<String> {
         self.excluded_events
             .iter()
