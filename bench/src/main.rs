@@ -49,6 +49,9 @@ struct Options {
     /// Seconds of `wrk` load per ingest run [default: 10, or 3 with --quick].
     #[arg(long)]
     ingest_seconds: Option<u64>,
+    /// Seconds to wait after an ingest load for every delivery and run to finish [default: 60, or 30 with --quick].
+    #[arg(long)]
+    drain_seconds: Option<u64>,
     /// Open connections of `wrk`.
     #[arg(long, default_value_t = 32)]
     connections: u32,
@@ -72,6 +75,7 @@ struct Plan {
     grito_bin: PathBuf,
     load: Load,
     e2e_duration: Duration,
+    drain_limit: Duration,
     deliveries: usize,
     plugin_calls: usize,
     cost_calls: usize,
@@ -140,6 +144,7 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
             threads: 2,
             duration: Duration::from_secs(options.ingest_seconds.unwrap_or(if quick { 3 } else { 10 })),
         },
+        drain_limit: Duration::from_secs(options.drain_seconds.unwrap_or(if quick { 30 } else { 60 })),
         e2e_duration: Duration::from_secs(options.e2e_seconds.unwrap_or(if quick { 5 } else { 20 })),
         deliveries: options.deliveries.unwrap_or(if quick { 1_000 } else { 5_000 }),
         plugin_calls: options.plugin_calls.unwrap_or(if quick { 20_000 } else { 1_000_000 }),
@@ -169,7 +174,7 @@ async fn measure_ingest(options: &Options, plan: &Plan, backend: Backend) -> any
         grito_binary: &plan.grito_bin,
         postgres_base: &options.postgres_url,
         load: plan.load,
-        drain_limit: Duration::from_secs(120),
+        drain_limit: plan.drain_limit,
         log_filter: &options.server_log,
     };
     let mut runs = Vec::new();
