@@ -25,7 +25,7 @@ enum Suite {
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks Grito against its floors and prints one table")]
 struct Options {
-    /// Which figures to measure.
+    /// The figures to measure: all, or one suite.
     #[arg(value_enum, default_value = "all")]
     suite: Suite,
     /// Short smoke run (about 2 minutes): one run each, short loads, fewer plugin calls.
