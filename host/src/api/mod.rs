@@ -102,7 +102,12 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if let Some(length) = declared.filter(|length| *length > limit as u64) {
+        // Reading the rest lets the client finish its upload and read the 413;
+        // closing at once makes many clients report a broken pipe instead.
+        if length <= DISCARD_MAX_BYTES {
+            discard(body).await;
+        }
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit).await.map_err(|error| {
@@ -120,6 +125,19 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
             .with_fields(["body"])
         }
     })
+}
+
+/// Largest oversized body that is read and thrown away before answering 413.
+const DISCARD_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads and drops a body, for at most two seconds.
+async fn discard(mut body: Body) {
+    use http_body_util::BodyExt;
+
+    let drain = async {
+        while let Some(Ok(_)) = body.frame().await {}
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
 }
 
 /// Parses a body as JSON, pointing at the line and column of a syntax error.
