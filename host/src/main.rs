@@ -94,11 +94,17 @@ fn main() -> ExitCode {
     };
     init_logging(settings.log_format);
 
+    // Long-running commands report a fatal error in their log, where an
+    // operator looks; one-shot commands print it once for the person at the prompt.
+    let long_running = matches!(cli.command, Command::Serve | Command::Worker);
     let runtime = tokio::runtime::Runtime::new().expect("the Tokio runtime starts");
     match runtime.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(error) if long_running => {
             tracing::error!(error = format!("{error:#}"), "grito failed");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
             eprintln!("grito: {error:#}");
             ExitCode::FAILURE
         }
@@ -152,7 +158,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
