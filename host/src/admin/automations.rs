@@ -90,7 +90,7 @@ pub struct Deleted {
     pub id: Uuid,
 }
 
-#[utoipa::path(get, path = "/admin/automations", tag = "admin",
+#[utoipa::path(get, operation_id = "list_automations", path = "/admin/automations", tag = "admin",
     responses((status = 200, body = [AutomationView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<AutomationView>>, ApiError> {
@@ -99,7 +99,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
     Ok(Json(automations.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(get, path = "/admin/automations/{id}", tag = "admin",
+#[utoipa::path(get, operation_id = "show_automation", path = "/admin/automations/{id}", tag = "admin",
     params(("id" = String, Path, description = "Automation id (UUID)")),
     responses((status = 200, body = AutomationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -109,7 +109,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): P
     Ok(Json(load(&state, &id).await?.into()))
 }
 
-#[utoipa::path(post, path = "/admin/automations", tag = "admin", request_body = CreateAutomation,
+#[utoipa::path(post, operation_id = "create_automation", path = "/admin/automations", tag = "admin", request_body = CreateAutomation,
     responses((status = 201, body = AutomationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("admin_key" = [])))]
@@ -134,7 +134,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(automation.into())))
 }
 
-#[utoipa::path(patch, path = "/admin/automations/{id}", tag = "admin", request_body = UpdateAutomation,
+#[utoipa::path(patch, operation_id = "update_automation", path = "/admin/automations/{id}", tag = "admin", request_body = UpdateAutomation,
     params(("id" = String, Path, description = "Automation id (UUID)")),
     responses((status = 200, body = AutomationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -174,7 +174,7 @@ pub async fn update(
     Ok(Json(automation.into()))
 }
 
-#[utoipa::path(post, path = "/admin/automations/{id}/activate", tag = "admin",
+#[utoipa::path(post, operation_id = "activate_automation", path = "/admin/automations/{id}/activate", tag = "admin",
     params(("id" = String, Path, description = "Automation id (UUID)")),
     responses((status = 200, body = AutomationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -183,7 +183,7 @@ pub async fn activate(State(state): State<AppState>, headers: HeaderMap, Path(id
     set_active(state, headers, id, true).await
 }
 
-#[utoipa::path(post, path = "/admin/automations/{id}/deactivate", tag = "admin",
+#[utoipa::path(post, operation_id = "deactivate_automation", path = "/admin/automations/{id}/deactivate", tag = "admin",
     params(("id" = String, Path, description = "Automation id (UUID)")),
     responses((status = 200, body = AutomationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -203,7 +203,7 @@ async fn set_active(state: AppState, headers: HeaderMap, id: String, active: boo
     Ok(Json(automation.into()))
 }
 
-#[utoipa::path(delete, path = "/admin/automations/{id}", tag = "admin",
+#[utoipa::path(delete, operation_id = "delete_automation", path = "/admin/automations/{id}", tag = "admin",
     params(("id" = String, Path, description = "Automation id (UUID)")),
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -218,7 +218,7 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, Path(id):
     Ok(Json(Deleted { id }))
 }
 
-#[utoipa::path(post, path = "/admin/automations/{id}/preview", tag = "admin", request_body = PreviewRequest,
+#[utoipa::path(post, operation_id = "preview_automation", path = "/admin/automations/{id}/preview", tag = "admin", request_body = PreviewRequest,
     params(("id" = String, Path, description = "Automation id (UUID)")),
     responses((status = 200, description = "What the automation would do; nothing is written or sent", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

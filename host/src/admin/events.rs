@@ -104,7 +104,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/events", tag = "admin", params(ListQuery),
+#[utoipa::path(get, operation_id = "list_events", path = "/admin/events", tag = "admin", params(ListQuery),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Json<EventPage>, ApiError> {
@@ -128,7 +128,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     Ok(Json(EventPage { events: events.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
-#[utoipa::path(get, path = "/admin/events/{id}", tag = "admin",
+#[utoipa::path(get, operation_id = "show_event", path = "/admin/events/{id}", tag = "admin",
     params(("id" = String, Path, description = "Event id (UUID)")),
     responses((status = 200, body = EventDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -149,7 +149,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): P
     }))
 }
 
-#[utoipa::path(post, path = "/admin/events/{id}/replay", tag = "admin",
+#[utoipa::path(post, operation_id = "replay_event", path = "/admin/events/{id}/replay", tag = "admin",
     params(("id" = String, Path, description = "Event id (UUID)")),
     responses((status = 200, body = ReplayOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),

@@ -139,3 +139,24 @@ fn retry_delivery() {}
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("admin_key" = [])))]
 fn retry_failed_deliveries() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut ids: Vec<String> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|operation| operation["operationId"].as_str().map(str::to_owned))
+            .collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "OpenAPI requires unique operationIds: {ids:?}");
+    }
+}

@@ -29,7 +29,7 @@ pub struct PluginView {
     pub error: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/plugins", tag = "admin",
+#[utoipa::path(get, operation_id = "list_plugins", path = "/admin/plugins", tag = "admin",
     responses((status = 200, body = [PluginView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 503, body = ErrorBody)),
     security(("admin_key" = [])))]
@@ -39,7 +39,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
     Ok(Json(views(host)))
 }
 
-#[utoipa::path(post, path = "/admin/plugins/reload", tag = "admin",
+#[utoipa::path(post, operation_id = "reload_plugins", path = "/admin/plugins/reload", tag = "admin",
     responses((status = 200, body = [PluginView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 503, body = ErrorBody)),
     security(("admin_key" = [])))]

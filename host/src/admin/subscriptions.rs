@@ -96,7 +96,7 @@ pub struct Deleted {
     pub deleted_deliveries: u64,
 }
 
-#[utoipa::path(get, path = "/admin/subscriptions", tag = "admin",
+#[utoipa::path(get, operation_id = "list_subscriptions", path = "/admin/subscriptions", tag = "admin",
     responses((status = 200, body = [SubscriptionView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<SubscriptionView>>, ApiError> {
@@ -105,7 +105,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
     Ok(Json(subscriptions.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(get, path = "/admin/subscriptions/{id}", tag = "admin",
+#[utoipa::path(get, operation_id = "show_subscription", path = "/admin/subscriptions/{id}", tag = "admin",
     params(("id" = String, Path, description = "Subscription id (UUID)")),
     responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -119,7 +119,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): P
     }
 }
 
-#[utoipa::path(post, path = "/admin/subscriptions", tag = "admin", request_body = CreateSubscription,
+#[utoipa::path(post, operation_id = "create_subscription", path = "/admin/subscriptions", tag = "admin", request_body = CreateSubscription,
     responses((status = 201, body = SubscriptionWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("admin_key" = [])))]
@@ -158,7 +158,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(SubscriptionWithSecret { subscription: subscription.into(), secret })))
 }
 
-#[utoipa::path(patch, path = "/admin/subscriptions/{id}", tag = "admin", request_body = UpdateSubscription,
+#[utoipa::path(patch, operation_id = "update_subscription", path = "/admin/subscriptions/{id}", tag = "admin", request_body = UpdateSubscription,
     params(("id" = String, Path, description = "Subscription id (UUID)")),
     responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -196,7 +196,7 @@ pub async fn update(
     Ok(Json(subscription.into()))
 }
 
-#[utoipa::path(post, path = "/admin/subscriptions/{id}/rotate-secret", tag = "admin",
+#[utoipa::path(post, operation_id = "rotate_secret_subscription", path = "/admin/subscriptions/{id}/rotate-secret", tag = "admin",
     params(("id" = String, Path, description = "Subscription id (UUID)")),
     responses((status = 200, body = SubscriptionWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -215,7 +215,7 @@ pub async fn rotate_secret(
     Ok(Json(SubscriptionWithSecret { subscription: subscription.into(), secret }))
 }
 
-#[utoipa::path(delete, path = "/admin/subscriptions/{id}", tag = "admin",
+#[utoipa::path(delete, operation_id = "delete_subscription", path = "/admin/subscriptions/{id}", tag = "admin",
     params(("id" = String, Path, description = "Subscription id (UUID)"), DeleteQuery),
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
