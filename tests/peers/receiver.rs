@@ -58,10 +58,15 @@ impl Receiver {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Every request recorded so far, oldest first.
+    /// Every request recorded so far, oldest first. A last line without its
+    /// newline is still being written by the receiver, so it is left for the next read.
     pub fn requests(&self) -> Vec<Value> {
         let Ok(text) = std::fs::read_to_string(&self.log) else { return Vec::new() };
-        text.lines().map(|line| serde_json::from_str(line).expect("receiver log is JSONL")).collect()
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..=end],
+            None => "",
+        };
+        complete.lines().map(|line| serde_json::from_str(line).expect("receiver log is JSONL")).collect()
     }
 
     /// Waits until at least `count` requests arrived, or panics after `timeout`.
