@@ -290,3 +290,38 @@ async fn worker_alone_delivers_on_postgres_notify() {
     assert!(started.elapsed() < Duration::from_secs(1), "delivered {:?} after the event", started.elapsed());
     assert_eq!(requests[0]["standard_signature_ok"], true);
 }
+
+#[tokio::test]
+async fn pending_delivery_retry_says_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = sqlite_url(dir.path());
+    run(grito(dir.path(), &database).args(["seed", "--endpoint-url", "http://127.0.0.1:9/webhooks/grito", "--secret", SECRET]));
+    let store = grito::store::SqliteStore::open(&dir.path().join("grito.db")).await.unwrap();
+    let inserted = grito::store::Store::insert_event(
+        &store,
+        grito::store::NewEvent {
+            event_name: "user.signed_up".to_owned(),
+            user_id: uuid::Uuid::from_u128(42),
+            source: "app".to_owned(),
+            occurred_at: None,
+            payload: serde_json::Map::new(),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    let deliveries = grito::store::Store::list_deliveries_for_event(&store, inserted.id).await.unwrap();
+    let id = deliveries[0].id.to_string();
+    sqlx::query("update grito_webhook_deliveries set next_attempt_at = '2030-01-02T03:04:05.000000Z' where id = ?1")
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let output = grito(dir.path(), &database).args(["deliveries", "retry", &id]).output().unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is PENDING, so it is still being retried"), "{stderr}");
+    assert!(stderr.contains("its next attempt is at 2030-01-02 03:04:05 UTC"), "{stderr}");
+}

@@ -105,6 +105,17 @@ async fn run_with(store: &dyn Store, command: DeliveriesCommand) -> anyhow::Resu
                 println!("delivery {id} is PENDING again and will be attempted now{}", wake_note(store));
                 Ok(())
             }
+            RequeueOutcome::NotFailed(DeliveryStatus::Pending) => {
+                let next = store.get_delivery(id).await?.and_then(|summary| summary.delivery.next_attempt_at);
+                let when = match next {
+                    Some(time) => format!("its next attempt is at {} UTC", time.format("%Y-%m-%d %H:%M:%S")),
+                    None => "it is due now".to_owned(),
+                };
+                anyhow::bail!(
+                    "delivery {id} is PENDING, so it is still being retried and {when}; \
+                     only FAIL deliveries can be reprocessed (see `grito deliveries show {id}`)"
+                )
+            }
             RequeueOutcome::NotFailed(status) => {
                 anyhow::bail!("delivery {id} is {}; only FAIL deliveries can be reprocessed", status.as_str())
             }
