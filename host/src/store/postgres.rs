@@ -59,53 +59,13 @@ impl Store for PgStore {
 
     async fn insert_event(&self, event: NewEvent) -> anyhow::Result<InsertedEvent> {
         let mut tx = self.pool.begin().await?;
-
-        // ON CONFLICT waits for a concurrent insert of the same key to commit,
-        // so the select below then sees the winner's row.
-        let inserted: Option<Uuid> = sqlx::query_scalar(
-            "insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
-             values ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
-             on conflict (idempotency_key) do nothing
-             returning id",
-        )
-        .bind(Uuid::now_v7())
-        .bind(&event.event_name)
-        .bind(event.user_id)
-        .bind(&event.source)
-        .bind(event.occurred_at)
-        .bind(sqlx::types::Json(&event.payload))
-        .bind(&event.idempotency_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-
-        let Some(id) = inserted else {
-            let first: Uuid = sqlx::query_scalar("select id from grito_events where idempotency_key = $1")
-                .bind(&event.idempotency_key)
-                .fetch_one(&mut *tx)
-                .await
-                .context("idempotency key conflicted but its event was not found")?;
-            tx.commit().await?;
-            return Ok(InsertedEvent { id: first, dedup: true, deliveries: 0 });
-        };
-
-        let deliveries = sqlx::query(
-            "insert into grito_webhook_deliveries (id, subscription_id, event_id, status)
-             select gen_random_uuid(), s.id, $1, 'PENDING'
-             from grito_webhook_subscriptions s
-             where s.enabled and $2 = any(s.event_filter)
-             on conflict (subscription_id, event_id) do nothing",
-        )
-        .bind(id)
-        .bind(&event.event_name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deliveries > 0 {
+        let inserted = super::runs_pg::insert_event(&mut tx, &event).await?;
+        if inserted.deliveries > 0 {
             sqlx::query(super::deliveries_pg::NOTIFY_DELIVERIES_SQL).execute(&mut *tx).await?;
         }
 
         tx.commit().await?;
-        Ok(InsertedEvent { id, dedup: false, deliveries })
+        Ok(inserted)
     }
 
     async fn get_event(&self, id: Uuid) -> anyhow::Result<Option<Event>> {

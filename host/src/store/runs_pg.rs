@@ -343,9 +343,10 @@ async fn insert_email(
     Ok(id)
 }
 
-/// Stores an event and its fan-out inside `tx`, with the same SQL and
-/// idempotency as `Store::insert_event`.
-async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &NewEvent) -> anyhow::Result<InsertedEvent> {
+/// Stores an event and its fan-out inside `tx`: `Store::insert_event` and
+/// the engine's emitted events both go through here. ON CONFLICT waits for a
+/// concurrent insert of the same key to commit, so the select then sees the winner's row.
+pub(super) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &NewEvent) -> anyhow::Result<InsertedEvent> {
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
          values ($1, $2, $3, $4, coalesce($5, now()), $6, $7)

@@ -339,9 +339,9 @@ async fn insert_email(
     Ok(id)
 }
 
-/// Stores an event and its fan-out inside `tx`, with the same SQL and
-/// idempotency as `Store::insert_event`.
-async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &NewEvent, now: DateTime<Utc>) -> anyhow::Result<InsertedEvent> {
+/// Stores an event and its fan-out inside `tx`: `Store::insert_event` and
+/// the engine's emitted events both go through here.
+pub(super) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &NewEvent, now: DateTime<Utc>) -> anyhow::Result<InsertedEvent> {
     let inserted: Option<String> = sqlx::query_scalar(
         "insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
          values (?1, ?2, ?3, ?4, ?5, ?6, ?7)

@@ -83,64 +83,9 @@ impl Store for SqliteStore {
 
     async fn insert_event(&self, event: NewEvent) -> anyhow::Result<InsertedEvent> {
         let mut tx = self.begin_write().await?;
-
-        let occurred_at = to_text(event.occurred_at.unwrap_or_else(Utc::now));
-        let payload = serde_json::to_string(&event.payload)?;
-        let inserted: Option<String> = sqlx::query_scalar(
-            "insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             on conflict (idempotency_key) do nothing
-             returning id",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&event.event_name)
-        .bind(event.user_id.to_string())
-        .bind(&event.source)
-        .bind(occurred_at)
-        .bind(payload)
-        .bind(&event.idempotency_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-
-        let Some(id) = inserted else {
-            let first: String = sqlx::query_scalar("select id from grito_events where idempotency_key = ?1")
-                .bind(&event.idempotency_key)
-                .fetch_one(&mut *tx)
-                .await
-                .context("idempotency key conflicted but its event was not found")?;
-            tx.commit().await?;
-            return Ok(InsertedEvent { id: parse_uuid(&first)?, dedup: true, deliveries: 0 });
-        };
-
-        // SQLite cannot generate UUIDs, so the matching subscriptions are read
-        // first and each delivery gets its id here, inside the same transaction.
-        let subscription_ids: Vec<String> = sqlx::query_scalar(
-            "select s.id from grito_webhook_subscriptions s
-             where s.enabled = 1
-               and exists (select 1 from json_each(s.event_filter) f where f.value = ?1)",
-        )
-        .bind(&event.event_name)
-        .fetch_all(&mut *tx)
-        .await?;
-        let now = to_text(Utc::now());
-        let mut deliveries = 0;
-        for subscription_id in subscription_ids {
-            deliveries += sqlx::query(
-                "insert into grito_webhook_deliveries (id, subscription_id, event_id, status, created_at)
-                 values (?1, ?2, ?3, 'PENDING', ?4)
-                 on conflict (subscription_id, event_id) do nothing",
-            )
-            .bind(Uuid::now_v7().to_string())
-            .bind(subscription_id)
-            .bind(&id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-
+        let inserted = super::runs_sqlite::insert_event(&mut tx, &event, Utc::now()).await?;
         tx.commit().await?;
-        Ok(InsertedEvent { id: parse_uuid(&id)?, dedup: false, deliveries })
+        Ok(inserted)
     }
 
     async fn get_event(&self, id: Uuid) -> anyhow::Result<Option<Event>> {
