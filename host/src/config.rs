@@ -15,7 +15,7 @@ use anyhow::Context;
 
 use crate::store::DatabaseUrl;
 
-/// Where setting values come from: the environment, then the config file.
+/// Setting values from the environment, then from the config file.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
     file: HashMap<String, String>,
@@ -35,13 +35,13 @@ impl Source {
         Ok(Self { file, overrides: HashMap::new(), read_env: true })
     }
 
-    /// A source that sees only `values`: no environment, no file.
+    /// Builds a source that reads only `values`: no environment, no file.
     pub fn from_pairs<'a>(values: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let overrides = values.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         Self { file: HashMap::new(), overrides, read_env: false }
     }
 
-    /// The value of setting `name`, if set and not empty.
+    /// Returns the value of setting `name`, if set and not empty.
     pub fn get(&self, name: &str) -> Option<String> {
         let from_env = || self.read_env.then(|| std::env::var(name).ok()).flatten();
         self.overrides
@@ -140,7 +140,7 @@ pub struct Settings {
     pub engine: crate::engine::EngineSettings,
     /// `SMTP_URL`, `MAIL_FROM`, `TEMPLATES_DIR` and `MAIL_*`.
     pub mailer: crate::mailer::MailerSettings,
-    /// `None` when `ADMIN_API_KEY` is unset; the admin routes then answer 403.
+    /// `None` when `ADMIN_API_KEY` is unset; the admin routes then return 403.
     pub admin_api_key: Option<String>,
     /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,

@@ -27,11 +27,11 @@ pub struct AppState {
     pub signals: Arc<Signals>,
     pub events_api_key: Arc<str>,
     pub max_body_bytes: usize,
-    /// `None` when `ADMIN_API_KEY` is unset: the admin routes then answer 403.
+    /// `None` when `ADMIN_API_KEY` is unset: the admin routes then return 403.
     pub admin_api_key: Option<Arc<str>>,
-    /// `POST /webhooks/stripe` settings; without secrets that route answers 503.
+    /// `POST /webhooks/stripe` settings; without secrets that route returns 503.
     pub stripe: Arc<crate::stripe::StripeWebhook>,
-    /// `POST /ingest/{plugin}`: the plugin host and `INGEST_*` settings; without a plugin host that route answers 404.
+    /// `POST /ingest/{plugin}`: the plugin host and `INGEST_*` settings; without a plugin host that route returns 404.
     pub normalizers: crate::normalizers::Normalizers,
     /// Email templates for automation checks and `METRICS_TOKEN`, for the admin routes and `/metrics`.
     pub admin: crate::admin::AdminSettings,

@@ -43,7 +43,7 @@ pub use postgres::PgStore;
 pub use runs::{AutomationRun, CommitOutcome, PlannedEffect, PlannedRun, RunStatus, RunStore};
 pub use sqlite::SqliteStore;
 
-/// Where the data lives, parsed from `DATABASE_URL`.
+/// Database location, parsed from `DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Postgres(String),
@@ -67,7 +67,7 @@ impl DatabaseUrl {
         )
     }
 
-    /// The URL with any password replaced, for logs.
+    /// Returns the URL with any password replaced, for logs.
     pub fn describe(&self) -> String {
         match self {
             Self::Postgres(url) => redact_url(url),
