@@ -177,6 +177,9 @@ both_backends!(bad_requests_are_rejected_and_store_nothing, |db: support::TestDb
         ("event_name", json!({"name": "x"})),
         ("source", json!(7)),
         ("idempotency_key", json!(["k"])),
+        // PostgreSQL cannot store U+0000; both backends refuse it alike.
+        ("payload", json!({"name": "Maria\u{0}"})),
+        ("idempotency_key", json!("key\u{0}")),
     ];
     for (field, value) in field_cases {
         let mut body = signup(None);
@@ -259,6 +262,34 @@ both_backends!(concurrent_duplicates_create_one_event, |db: support::TestDb| asy
     assert_eq!(event_count(&db.store).await, 1);
     let id = Uuid::parse_str(&ids[0]).unwrap();
     assert_eq!(db.store.list_deliveries_for_event(id).await.unwrap().len(), 1);
+});
+
+// Concurrent requests are stored in groups on PostgreSQL: each answer must
+// still match its own request, duplicates inside one group included.
+both_backends!(concurrent_mixed_keys_get_their_own_answers, |db: support::TestDb| async move {
+    let server = TestServer::start(db.store.clone()).await;
+    db.store.create_subscription(subscription("CRM-Doadores", true, &["user.signed_up"])).await.unwrap();
+    let keys: Vec<String> = (0..100).map(|n| format!("mixed-{n}")).collect();
+    let bodies: Vec<Value> = keys.iter().chain(&keys).map(|key| signup(Some(key))).collect();
+
+    let responses = join_all(bodies.iter().map(|body| server.post_event(body))).await;
+    let mut answers: std::collections::HashMap<String, Vec<(String, bool)>> = std::collections::HashMap::new();
+    for (body, response) in bodies.iter().zip(responses) {
+        assert_eq!(response.status(), StatusCode::OK);
+        let answer: Value = response.json().await.unwrap();
+        let key = body["idempotency_key"].as_str().unwrap().to_owned();
+        answers.entry(key).or_default().push((answer["id"].as_str().unwrap().to_owned(), answer.get("dedup").is_some()));
+    }
+
+    assert_eq!(event_count(&db.store).await, 100);
+    for (key, pair) in answers {
+        assert_eq!(pair.len(), 2, "{key}");
+        assert_eq!(pair[0].0, pair[1].0, "both answers for {key} carry one id");
+        assert_eq!(pair.iter().filter(|(_, dedup)| !dedup).count(), 1, "one fresh answer for {key}: {pair:?}");
+        let event = db.store.get_event(Uuid::parse_str(&pair[0].0).unwrap()).await.unwrap().expect("stored");
+        assert_eq!(event.idempotency_key.as_deref(), Some(key.as_str()));
+        assert_eq!(db.store.list_deliveries_for_event(event.id).await.unwrap().len(), 1, "{key}");
+    }
 });
 
 both_backends!(fan_out_follows_enabled_matching_subscriptions, |db: support::TestDb| async move {

@@ -190,3 +190,83 @@ async fn brief_example_on_postgres() {
     let Some(db) = TestDb::new(Backend::Postgres).await else { return };
     brief_example_end_to_end(db).await;
 }
+
+/// `API_ONLY=true`: the server stores events and their deliveries but runs
+/// no worker; a `grito worker` on the same database then processes them.
+async fn api_only_leaves_the_work_to_grito_worker(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let seed = grito(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .args(["seed", "--endpoint-url", "http://127.0.0.1:9/webhooks/grito"])
+        .output()
+        .unwrap();
+    assert!(seed.status.success(), "{}", String::from_utf8_lossy(&seed.stderr));
+
+    let api = grito(dir.path())
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("EVENTS_API_KEY", API_KEY)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("API_ONLY", "true")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _api = Running(api);
+    wait_healthy(port).await;
+
+    let body = json!({
+        "event_name": "user.signed_up",
+        "user_id": "c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b",
+        "source": "app",
+        "payload": {"name": "Maria Souza", "email": "maria@email.com", "plano": null}
+    });
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/events"))
+        .header("X-Api-Key", API_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = uuid::Uuid::parse_str(answer["id"].as_str().unwrap()).unwrap();
+
+    // Well past the sweep intervals a worker would use: nothing ran.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(db.store.get_event(id).await.unwrap().unwrap().processed_at, None);
+    let deliveries = db.store.list_deliveries_for_event(id).await.unwrap();
+    assert_eq!((deliveries.len(), deliveries[0].attempt), (1, 0), "{deliveries:?}");
+
+    let worker = grito(dir.path())
+        .arg("worker")
+        .env("DATABASE_URL", &db.url)
+        .env("ENGINE_SWEEP_INTERVAL", "200ms")
+        .env("WEBHOOK_SWEEP_INTERVAL", "200ms")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _worker = Running(worker);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let processed = db.store.get_event(id).await.unwrap().unwrap().processed_at.is_some();
+        let attempted = db.store.list_deliveries_for_event(id).await.unwrap()[0].attempt > 0;
+        if processed && attempted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "grito worker did not process the event within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn api_only_on_sqlite() {
+    api_only_leaves_the_work_to_grito_worker(TestDb::new(Backend::Sqlite).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn api_only_on_postgres() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    api_only_leaves_the_work_to_grito_worker(db).await;
+}

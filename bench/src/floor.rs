@@ -42,14 +42,14 @@ impl FloorServer {
         let pool = match database.backend {
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(&database.url)?;
-                Pool::Postgres(PgPoolOptions::new().max_connections(16).connect_with(options).await?)
+                Pool::Postgres(PgPoolOptions::new().max_connections(16).test_before_acquire(false).connect_with(options).await?)
             }
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(&database.url)?
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
-                Pool::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+                Pool::Sqlite(SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options).await?)
             }
         };
         let app = Router::new().route("/events", post(insert_event)).with_state(pool);

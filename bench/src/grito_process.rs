@@ -18,6 +18,11 @@ pub struct GritoProcess {
 impl GritoProcess {
     /// Starts `binary serve` on `database_url` and waits until `/health` answers 200.
     pub async fn start(binary: &Path, database_url: &str, log_filter: &str) -> anyhow::Result<Self> {
+        Self::start_with(binary, database_url, log_filter, &[]).await
+    }
+
+    /// [`GritoProcess::start`] with extra settings, such as `API_ONLY`.
+    pub async fn start_with(binary: &Path, database_url: &str, log_filter: &str, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let plugins_dir = data_dir.path().join("plugins");
         std::fs::create_dir_all(&plugins_dir)?;
@@ -34,6 +39,7 @@ impl GritoProcess {
             .env("PLUGINS_DIR", &plugins_dir)
             .env("INACTIVITY_JOB_ENABLED", "false")
             .env("RUST_LOG", log_filter)
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

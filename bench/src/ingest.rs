@@ -1,6 +1,7 @@
 //! Ingest and sustained pipeline: `wrk` posts events to the real `grito
-//! serve` (one matching subscription, one matching automation) and then to
-//! the bare one-INSERT floor, both on fresh databases of the same backend.
+//! serve` (one matching subscription, one matching automation), first with
+//! `API_ONLY=true` (the request path alone), then with its workers, and then
+//! to the bare one-INSERT floor, each on a fresh database of the same backend.
 //! After the load stops the run waits until every delivery is `OK` and every
 //! event is processed, and reports the whole pipeline's rate.
 
@@ -17,10 +18,15 @@ use crate::wrk::{self, Load, WrkResult};
 /// One ingest run: Grito and its floor measured back to back.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestRun {
+    /// `grito serve` with `API_ONLY=true`: the request path alone.
+    pub api_only: WrkResult,
+    /// `grito serve` with its workers processing and delivering meanwhile.
     pub grito: WrkResult,
     pub floor: WrkResult,
-    /// Grito's requests per second over the floor's.
+    /// The API-only server's requests per second over the floor's.
     pub ratio: f64,
+    /// The server with workers over the floor.
+    pub with_workers_ratio: f64,
     /// Events stored divided by the time from the start of the load until the last delivery and run were done.
     pub pipeline_events_per_second: f64,
     /// Seconds from the end of the load until nothing was left to deliver or process.
@@ -42,6 +48,8 @@ pub struct IngestOptions<'a> {
 pub async fn run_once(backend: Backend, options: &IngestOptions<'_>) -> anyhow::Result<IngestRun> {
     let work_dir = tempfile::tempdir()?;
     let body = fixtures::event_body();
+
+    let api_only = measure_api_only(backend, options, &body, work_dir.path()).await?;
 
     let database = FreshDatabase::create(backend, options.postgres_base).await?;
     let receiver = Receiver::start().await?;
@@ -70,14 +78,31 @@ pub async fn run_once(backend: Backend, options: &IngestOptions<'_>) -> anyhow::
     floor_database.drop_now().await?;
 
     Ok(IngestRun {
+        api_only,
         grito,
         floor,
-        ratio: grito.requests_per_second / floor.requests_per_second,
+        ratio: api_only.requests_per_second / floor.requests_per_second,
+        with_workers_ratio: grito.requests_per_second / floor.requests_per_second,
         pipeline_events_per_second: stored as f64 / total_seconds,
         drain_seconds,
         left_undone,
         cpu_per_event_us: cpu_used.as_secs_f64() * 1e6 / stored.max(1) as f64,
     })
+}
+
+/// The request path alone: an API-only server stores events and their
+/// deliveries, and no worker in the process competes for the cores.
+async fn measure_api_only(backend: Backend, options: &IngestOptions<'_>, body: &str, work_dir: &Path) -> anyhow::Result<WrkResult> {
+    let database = FreshDatabase::create(backend, options.postgres_base).await?;
+    let receiver = Receiver::start().await?;
+    let store = fixtures::open_store(&database.url).await?;
+    fixtures::create_subscription_and_automation(&store, &receiver.url).await?;
+    drop(store);
+    let server = GritoProcess::start_with(options.grito_binary, &database.url, options.log_filter, &[("API_ONLY", "true")]).await?;
+    let result = wrk::run(&format!("{}/events", server.base_url), body, fixtures::EVENTS_API_KEY, options.load, work_dir)?;
+    drop(server);
+    database.drop_now().await?;
+    Ok(result)
 }
 
 /// Polls until no delivery is pending and no event is unprocessed, or `limit` passes; returns what is left.

@@ -151,6 +151,9 @@ pub struct Settings {
     pub inactivity: crate::jobs::InactivitySettings,
     /// `INGEST_TOKENS` and `INGEST_MAX_BODY_BYTES`.
     pub ingest: crate::normalizers::IngestSettings,
+    /// `API_ONLY`: `grito serve` answers HTTP without running the workers,
+    /// for nodes beside which `grito worker` runs elsewhere.
+    pub api_only: bool,
 }
 
 impl Settings {
@@ -189,6 +192,7 @@ impl Settings {
             dispatcher: crate::dispatcher::DispatcherSettings::from_source(source)?,
             inactivity: crate::jobs::InactivitySettings::from_source(source)?,
             ingest: crate::normalizers::IngestSettings::from_source(source)?,
+            api_only: source.flag("API_ONLY")?,
         })
     }
 }

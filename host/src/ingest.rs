@@ -62,6 +62,9 @@ pub fn parse_event(body: &Value) -> Result<NewEvent, ApiError> {
             ));
         }
     };
+    if contains_nul(&object["payload"]) {
+        return Err(nul_character("payload"));
+    }
     let occurred_at = occurred_at_field(object)?;
     let idempotency_key = idempotency_key_field(object)?;
 
@@ -154,9 +157,30 @@ fn idempotency_key_field(object: &Map<String, Value>) -> Result<Option<String>, 
             format!("idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
             format!("idempotency_key tem mais de {MAX_IDEMPOTENCY_KEY_CHARS} caracteres"),
         )),
+        Some(Value::String(text)) if text.contains('\0') => Err(nul_character("idempotency_key")),
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(other) => Err(wrong_type("idempotency_key", "a string", "um texto", other)),
     }
+}
+
+/// True when a string or object key anywhere in `value` holds U+0000.
+/// PostgreSQL cannot store that character in text or jsonb, so an event
+/// holding it is refused on both backends alike.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(fields) => fields.iter().any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn nul_character(field: &str) -> ApiError {
+    invalid(
+        field,
+        format!("{field} must not contain the NUL character (\\u0000)"),
+        format!("{field} não pode conter o caractere NUL (\\u0000)"),
+    )
 }
 
 fn invalid(field: &str, message_en: String, message_pt: String) -> ApiError {
@@ -252,6 +276,22 @@ mod tests {
             assert_eq!(error.code, "invalid_field", "{field} = {value}");
             assert_eq!(error.fields, [field], "{field} = {value}");
             assert!(error.message_en.contains(field), "{}", error.message_en);
+        }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_the_field() {
+        for (field, value) in [
+            ("payload", json!({"name": "Maria\u{0}"})),
+            ("payload", json!({"tags": [{"a\u{0}b": 1}]})),
+            ("idempotency_key", json!("key\u{0}")),
+        ] {
+            let mut body = valid();
+            body[field] = value.clone();
+            let error = parse_event(&body).unwrap_err();
+            assert_eq!(error.code, "invalid_field", "{field} = {value}");
+            assert_eq!(error.fields, [field], "{field} = {value}");
+            assert!(error.message_en.contains("\\u0000"), "{}", error.message_en);
         }
     }
 

@@ -44,14 +44,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         normalizers: Default::default(),
         admin: crate::admin::AdminSettings::new(settings.mailer.templates_dir.clone(), settings.metrics_token.clone()),
     };
-    let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
-    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-    let inactivity =
-        crate::jobs::spawn_inactivity_schedule(store.clone(), signals.clone(), settings.inactivity.clone(), jobs_stopped);
-
     let plugins = crate::engine::workers::start_plugins(&settings, store.clone()).await?;
     let state = AppState { normalizers: crate::normalizers::Normalizers::new(plugins.clone(), settings.ingest.clone()), ..state };
-    let automation = crate::engine::workers::spawn(store.clone(), signals.clone(), Arc::new(plugins), &settings)?;
+    let workers = if settings.api_only {
+        tracing::info!("API_ONLY=true: no workers in this process; run `grito worker` to process and deliver events");
+        None
+    } else {
+        Some(Workers::spawn(&settings, store.clone(), signals.clone(), plugins)?)
+    };
 
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
@@ -63,13 +63,39 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
 
-    dispatcher.stop().await;
-    automation.stop().await;
-    let _ = stop_jobs.send(true);
-    let _ = inactivity.await;
+    if let Some(workers) = workers {
+        workers.stop().await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The workers `grito serve` runs beside the HTTP server.
+struct Workers {
+    dispatcher: crate::dispatcher::DispatcherHandle,
+    automation: crate::engine::workers::AutomationWorkers,
+    stop_jobs: tokio::sync::watch::Sender<bool>,
+    inactivity: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    fn spawn(settings: &Settings, store: Arc<dyn store::Store>, signals: Arc<Signals>, plugins: crate::plugins::PluginHost) -> anyhow::Result<Self> {
+        let dispatcher = crate::dispatcher::spawn(store.clone(), signals.clone(), settings.dispatcher.clone())?;
+        let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        let inactivity =
+            crate::jobs::spawn_inactivity_schedule(store.clone(), signals.clone(), settings.inactivity.clone(), jobs_stopped);
+        let automation = crate::engine::workers::spawn(store, signals, Arc::new(plugins), settings)?;
+        Ok(Self { dispatcher, automation, stop_jobs, inactivity })
+    }
+
+    /// Lets each worker finish what it has in hand, then stops it.
+    async fn stop(self) {
+        self.dispatcher.stop().await;
+        self.automation.stop().await;
+        let _ = self.stop_jobs.send(true);
+        let _ = self.inactivity.await;
+    }
 }
 
 /// The database for the first log line: the SQLite file as an absolute path,

@@ -40,7 +40,7 @@ pub use sender::{MAX_RESPONSE_BODY_BYTES, SendResult};
 pub use settings::{DispatcherSettings, LEASE_MARGIN};
 
 use crate::signals::Signals;
-use crate::store::{ClaimedDelivery, DeliveryOutcome, DeliveryStatus, NewAttempt, Store};
+use crate::store::{ClaimedDelivery, DeliveryOutcome, DeliveryStatus, FinishedAttempt, NewAttempt, Store};
 
 /// The worker that sends webhooks.
 pub struct Dispatcher {
@@ -78,18 +78,24 @@ impl Dispatcher {
     }
 
     /// Claims one batch of due deliveries and sends them, up to
-    /// `WEBHOOK_CONCURRENCY` at a time. Returns what happened to each.
+    /// `WEBHOOK_CONCURRENCY` at a time. Outcomes are written as attempts
+    /// finish, those finished together in one transaction, so a slow
+    /// endpoint does not hold back the record of the others. Returns what
+    /// happened to each.
     pub async fn run_once(&self) -> anyhow::Result<Vec<Processed>> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.settings.lease())?;
         let claimed = self.store.claim_due_deliveries(now, lease_until, self.settings.batch_size).await?;
 
-        let processed = futures::stream::iter(claimed)
-            .map(|delivery| self.process(delivery))
+        let mut finished = futures::stream::iter(claimed)
+            .map(|delivery| self.attempt(delivery))
             .buffer_unordered(self.settings.concurrency)
-            .collect::<Vec<_>>()
-            .await;
-        processed.into_iter().collect()
+            .ready_chunks(self.settings.concurrency);
+        let mut processed = Vec::new();
+        while let Some(attempts) = finished.next().await {
+            processed.extend(self.record(attempts).await?);
+        }
+        Ok(processed)
     }
 
     /// Runs until `stop` turns true: a batch, then (unless the batch was full)
@@ -123,13 +129,15 @@ impl Dispatcher {
         tracing::info!("webhook dispatcher stopped");
     }
 
-    async fn process(&self, delivery: ClaimedDelivery) -> anyhow::Result<Processed> {
+    /// Sends one claimed delivery, or gives it up when it cannot be sent,
+    /// and works out its new state. Nothing is written here.
+    async fn attempt(&self, delivery: ClaimedDelivery) -> Attempted {
         let (Some(subscription), Some(event)) = (&delivery.subscription, &delivery.event) else {
             let reason = if delivery.subscription.is_none() { "subscription deleted" } else { "event not found" };
-            return self.give_up(&delivery, reason).await;
+            return Attempted::given_up(delivery, reason);
         };
         if !subscription.enabled {
-            return self.give_up(&delivery, "subscription disabled").await;
+            return Attempted::given_up(delivery, "subscription disabled");
         }
 
         let body = signing::body(event);
@@ -147,13 +155,36 @@ impl Dispatcher {
         )
         .await;
 
-        let attempt = delivery.attempt + 1;
-        let outcome = self.outcome(attempt, started_at, &result);
-        let status = outcome.status;
-        let recorded = self.store.finish_attempt(delivery.id, delivery.lease_until, outcome).await?;
-        crate::metrics::record_attempt(attempt_outcome(status), result.status, result.duration);
-        log_attempt(&delivery, attempt, status, &result, recorded);
-        Ok(Processed { delivery_id: delivery.id, status, recorded })
+        let outcome = self.outcome(delivery.attempt + 1, started_at, &result);
+        Attempted { delivery, outcome, sent: Ok(result) }
+    }
+
+    /// Writes the outcomes of attempts that finished together, then logs
+    /// and counts each.
+    async fn record(&self, attempts: Vec<Attempted>) -> anyhow::Result<Vec<Processed>> {
+        let finished = attempts
+            .iter()
+            .map(|attempted| FinishedAttempt {
+                delivery_id: attempted.delivery.id,
+                lease_until: attempted.delivery.lease_until,
+                outcome: attempted.outcome.clone(),
+            })
+            .collect();
+        let recorded = self.store.finish_attempts(finished).await?;
+
+        let mut processed = Vec::with_capacity(attempts.len());
+        for (attempted, recorded) in attempts.iter().zip(recorded) {
+            let Attempted { delivery, outcome, sent } = attempted;
+            match sent {
+                Ok(result) => {
+                    crate::metrics::record_attempt(attempt_outcome(outcome.status), result.status, result.duration);
+                    log_attempt(delivery, outcome.attempt, outcome.status, result, recorded);
+                }
+                Err(reason) => log_given_up(delivery, reason, recorded),
+            }
+            processed.push(Processed { delivery_id: delivery.id, status: outcome.status, recorded });
+        }
+        Ok(processed)
     }
 
     /// The delivery's state after attempt number `attempt`.
@@ -188,9 +219,19 @@ impl Dispatcher {
             log,
         }
     }
+}
 
-    /// Moves a delivery that cannot be sent to `FAIL` without an attempt.
-    async fn give_up(&self, delivery: &ClaimedDelivery, reason: &str) -> anyhow::Result<Processed> {
+/// A claimed delivery after its attempt, before its outcome is written.
+struct Attempted {
+    delivery: ClaimedDelivery,
+    outcome: DeliveryOutcome,
+    /// The HTTP attempt, or why none was made.
+    sent: Result<SendResult, &'static str>,
+}
+
+impl Attempted {
+    /// A delivery that cannot be sent goes to `FAIL` without an attempt.
+    fn given_up(delivery: ClaimedDelivery, reason: &'static str) -> Self {
         let outcome = DeliveryOutcome {
             status: DeliveryStatus::Fail,
             attempt: delivery.attempt,
@@ -198,18 +239,20 @@ impl Dispatcher {
             next_attempt_at: None,
             log: None,
         };
-        let recorded = self.store.finish_attempt(delivery.id, delivery.lease_until, outcome).await?;
-        tracing::warn!(
-            delivery_id = %delivery.id,
-            event_id = delivery.event.as_ref().map(|event| event.id.to_string()),
-            subscription = delivery.subscription.as_ref().map(|subscription| subscription.destination_name.clone()),
-            status = "FAIL",
-            reason,
-            recorded,
-            "webhook delivery not sent"
-        );
-        Ok(Processed { delivery_id: delivery.id, status: DeliveryStatus::Fail, recorded })
+        Self { delivery, outcome, sent: Err(reason) }
     }
+}
+
+fn log_given_up(delivery: &ClaimedDelivery, reason: &str, recorded: bool) {
+    tracing::warn!(
+        delivery_id = %delivery.id,
+        event_id = delivery.event.as_ref().map(|event| event.id.to_string()),
+        subscription = delivery.subscription.as_ref().map(|subscription| subscription.destination_name.clone()),
+        status = "FAIL",
+        reason,
+        recorded,
+        "webhook delivery not sent"
+    );
 }
 
 /// The `outcome` label of an attempt that left the delivery in `status`.

@@ -1,7 +1,7 @@
 //! The automation engine: claims unprocessed events, runs each active
 //! automation whose `match_event` is the event's name (condition, then
-//! action), and writes the runs, their effects and the event's
-//! `processed_at` in one transaction.
+//! action), and writes the runs, their effects and the events'
+//! `processed_at` in one transaction per claimed batch.
 //!
 //! Claims are leases in `grito_event_claims`, taken in a short transaction
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite).
@@ -27,12 +27,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::config::Source;
 use crate::mailer::Templates;
 use crate::signals::Signals;
-use crate::store::{Automation, CommitOutcome, Event, PlannedRun, RunStatus, Store};
+use crate::store::{Automation, CommitOutcome, Event, EventRuns, PlannedRun, RunStatus, Store};
 
 pub use plan::{Decision, decide, describe_effect};
 pub use preview::{Preview, preview, preview_event};
@@ -95,6 +96,9 @@ impl EngineSettings {
         Ok(settings)
     }
 }
+
+/// Events whose plugin calls run at the same time within one batch.
+const DECIDE_CONCURRENCY: usize = 4;
 
 /// A test hook awaited after an event's plugin calls and before its commit,
 /// to simulate a crash at that point.
@@ -187,8 +191,10 @@ impl Engine {
         tracing::info!(worker = self.worker, "automation engine stopped");
     }
 
-    /// Claims a batch of unprocessed events at `now` and processes each.
-    /// A database error on one event leaves it for the next pass and moves on.
+    /// Claims a batch of unprocessed events at `now`, decides each one's
+    /// runs and commits the batch in one transaction. When the batch's
+    /// commit fails, each event is committed alone, so a database error on
+    /// one event leaves only that one for the next pass.
     pub async fn run_once(&self, now: DateTime<Utc>) -> anyhow::Result<EnginePass> {
         let events = self.store.claim_events(&self.worker, now, self.settings.lease, self.settings.batch_size).await?;
         let mut pass = EnginePass { claimed: events.len(), ..EnginePass::default() };
@@ -196,30 +202,47 @@ impl Engine {
             return Ok(pass);
         }
 
+        // Plugin calls run on the blocking thread pool: deciding a few events
+        // at a time keeps every core busy. `buffered` keeps the claim order.
         let automations = self.load_automations().await?;
-        for event in &events {
-            match self.process(event, &automations, now).await {
-                Ok(outcome) if outcome.committed => {
-                    pass.processed += 1;
-                    pass.runs += outcome.runs.len();
-                }
-                Ok(_) => tracing::info!(event_id = %event.id, "event already processed by another worker; skipped"),
-                Err(error) => {
-                    pass.retried += 1;
-                    tracing::error!(
-                        event_id = %event.id,
-                        error = format!("{error:#}"),
-                        "event processing failed on the database; it stays unprocessed and is retried"
-                    );
-                    // Best effort: without the release the lease expires on its own.
-                    let _ = self.store.release_event(event.id).await;
+        let decisions: Vec<_> = events.iter().map(|event| self.decide_event(event, &automations, now)).collect();
+        let decided: Vec<(EventRuns, HashMap<Uuid, String>)> =
+            futures::stream::iter(decisions).buffered(DECIDE_CONCURRENCY).collect().await;
+
+        if let Some(hook) = &self.before_commit {
+            for event in &events {
+                hook(event.id).await;
+            }
+        }
+
+        let batch: Vec<EventRuns> = decided.iter().map(|(runs, _)| runs.clone()).collect();
+        match self.store.commit_batch(batch, now).await {
+            Ok(outcomes) => {
+                for ((event, (_, names)), outcome) in events.iter().zip(&decided).zip(&outcomes) {
+                    self.finish(event, outcome, names, &mut pass);
                 }
             }
+            Err(error) if events.len() > 1 => {
+                tracing::warn!(
+                    events = events.len(),
+                    error = format!("{error:#}"),
+                    "committing the batch of automation runs failed; committing each event alone"
+                );
+                for (event, (runs, names)) in events.iter().zip(decided) {
+                    match self.store.commit_runs(event.id, runs.runs, now).await {
+                        Ok(outcome) => self.finish(event, &outcome, &names, &mut pass),
+                        Err(error) => self.leave_for_retry(event, &error, &mut pass).await,
+                    }
+                }
+            }
+            Err(error) => self.leave_for_retry(&events[0], &error, &mut pass).await,
         }
         Ok(pass)
     }
 
-    async fn process(&self, event: &Event, automations: &[Automation], now: DateTime<Utc>) -> anyhow::Result<CommitOutcome> {
+    /// Runs each active automation that matches the event: its condition,
+    /// then its action. Nothing is written here.
+    async fn decide_event(&self, event: &Event, automations: &[Automation], now: DateTime<Utc>) -> (EventRuns, HashMap<Uuid, String>) {
         let mut runs = Vec::new();
         let mut names = HashMap::new();
         for automation in automations.iter().filter(|automation| automation.match_event == event.event_name) {
@@ -235,14 +258,28 @@ impl Engine {
                 duration_ms: decision.duration_ms,
             });
         }
+        (EventRuns { event_id: event.id, runs }, names)
+    }
 
-        if let Some(hook) = &self.before_commit {
-            hook(event.id).await;
+    fn finish(&self, event: &Event, outcome: &CommitOutcome, names: &HashMap<Uuid, String>, pass: &mut EnginePass) {
+        if !outcome.committed {
+            tracing::info!(event_id = %event.id, "event already processed by another worker; skipped");
+            return;
         }
-        let outcome = self.store.commit_runs(event.id, runs, now).await?;
+        pass.processed += 1;
+        pass.runs += outcome.runs.len();
+        self.log_and_wake(event, outcome, names);
+    }
 
-        self.log_and_wake(event, &outcome, &names);
-        Ok(outcome)
+    async fn leave_for_retry(&self, event: &Event, error: &anyhow::Error, pass: &mut EnginePass) {
+        pass.retried += 1;
+        tracing::error!(
+            event_id = %event.id,
+            error = format!("{error:#}"),
+            "event processing failed on the database; it stays unprocessed and is retried"
+        );
+        // Best effort: without the release the lease expires on its own.
+        let _ = self.store.release_event(event.id).await;
     }
 
     fn log_and_wake(&self, event: &Event, outcome: &CommitOutcome, names: &HashMap<Uuid, String>) {

@@ -79,6 +79,14 @@ pub struct DeliveryOutcome {
 }
 
 /// One HTTP attempt, as recorded in `grito_webhook_attempts`.
+/// A delivery's outcome, to write under the lease it was claimed with.
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    pub delivery_id: Uuid,
+    pub lease_until: DateTime<Utc>,
+    pub outcome: DeliveryOutcome,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAttempt {
     /// This attempt's number, starting at 1.
@@ -164,15 +172,22 @@ pub trait DeliveryStore: Send + Sync {
         limit: u32,
     ) -> anyhow::Result<Vec<ClaimedDelivery>>;
 
-    /// Writes `outcome` (and its attempt row) in one transaction, if the
-    /// delivery is still `PENDING` under the lease `lease_until`. Returns false
-    /// and writes nothing when the lease was lost.
+    /// Writes each outcome (and its attempt row) if its delivery is still
+    /// `PENDING` under the lease it was claimed with, all in one transaction.
+    /// Returns, in order, whether each was written: false when the lease
+    /// was lost, and then nothing of that outcome is written.
+    async fn finish_attempts(&self, finished: Vec<FinishedAttempt>) -> anyhow::Result<Vec<bool>>;
+
+    /// [`DeliveryStore::finish_attempts`] for one delivery.
     async fn finish_attempt(
         &self,
         delivery_id: Uuid,
         lease_until: DateTime<Utc>,
         outcome: DeliveryOutcome,
-    ) -> anyhow::Result<bool>;
+    ) -> anyhow::Result<bool> {
+        let recorded = self.finish_attempts(vec![FinishedAttempt { delivery_id, lease_until, outcome }]).await?;
+        Ok(recorded.first().copied().unwrap_or(false))
+    }
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> anyhow::Result<Vec<DeliverySummary>>;
 

@@ -11,8 +11,8 @@ use sqlx::postgres::{PgListener, PgPool, PgRow};
 use uuid::Uuid;
 
 use super::deliveries::{
-    Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySubscription,
-    DeliverySummary, RequeueFilter, RequeueOutcome, to_stored_precision,
+    Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryStore, DeliverySubscription,
+    DeliverySummary, FinishedAttempt, RequeueFilter, RequeueOutcome, to_stored_precision,
 };
 use super::{Delivery, DeliveryStatus, PgStore};
 use crate::signals::Signals;
@@ -70,53 +70,52 @@ impl DeliveryStore for PgStore {
         rows.iter().map(|row| claimed_from_row(row, lease_until)).collect()
     }
 
-    async fn finish_attempt(
-        &self,
-        delivery_id: Uuid,
-        lease_until: DateTime<Utc>,
-        outcome: DeliveryOutcome,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.pool().begin().await?;
+    async fn finish_attempts(&self, finished: Vec<FinishedAttempt>) -> anyhow::Result<Vec<bool>> {
+        let mut rows = OutcomeRows::default();
+        for finished in &finished {
+            rows.push(finished);
+        }
 
-        let updated = sqlx::query(
-            "update grito_webhook_deliveries
-             set status = $3, attempt = $4, last_error = $5, next_attempt_at = $6
-             where id = $1 and status = 'PENDING' and next_attempt_at = $2",
+        // One statement: the guarded updates, then the attempt rows of the
+        // deliveries actually updated. It commits on its own.
+        let updated: Vec<Uuid> = sqlx::query_scalar(
+            "with outcome as (
+               select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[])
+                 as o(delivery_id, lease_until, status, attempt, last_error, next_attempt_at)
+             ), updated as (
+               update grito_webhook_deliveries d
+               set status = o.status, attempt = o.attempt, last_error = o.last_error, next_attempt_at = o.next_attempt_at
+               from outcome o
+               where d.id = o.delivery_id and d.status = 'PENDING' and d.next_attempt_at = o.lease_until
+               returning d.id
+             ), logged as (
+               insert into grito_webhook_attempts
+                 (id, delivery_id, attempt, started_at, duration_ms, response_status, response_body, error)
+               select l.id, l.delivery_id, l.attempt, l.started_at, l.duration_ms, l.response_status, l.response_body, l.error
+               from unnest($7::uuid[], $8::uuid[], $9::int4[], $10::timestamptz[], $11::int8[], $12::int4[], $13::text[], $14::text[])
+                 as l(id, delivery_id, attempt, started_at, duration_ms, response_status, response_body, error)
+               where l.delivery_id in (select id from updated)
+             )
+             select id from updated",
         )
-        .bind(delivery_id)
-        .bind(to_stored_precision(lease_until))
-        .bind(outcome.status.as_str())
-        .bind(outcome.attempt)
-        .bind(&outcome.last_error)
-        .bind(outcome.next_attempt_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
+        .bind(&rows.delivery_ids)
+        .bind(&rows.leases)
+        .bind(&rows.statuses)
+        .bind(&rows.attempts)
+        .bind(&rows.last_errors)
+        .bind(&rows.next_attempts)
+        .bind(&rows.log_ids)
+        .bind(&rows.log_deliveries)
+        .bind(&rows.log_attempts)
+        .bind(&rows.log_started)
+        .bind(&rows.log_durations)
+        .bind(&rows.log_statuses)
+        .bind(&rows.log_bodies)
+        .bind(&rows.log_errors)
+        .fetch_all(self.pool())
+        .await?;
 
-        if let Some(log) = &outcome.log {
-            sqlx::query(
-                "insert into grito_webhook_attempts
-                   (id, delivery_id, attempt, started_at, duration_ms, response_status, response_body, error)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(delivery_id)
-            .bind(log.attempt)
-            .bind(log.started_at)
-            .bind(log.duration_ms)
-            .bind(log.response_status)
-            .bind(&log.response_body)
-            .bind(&log.error)
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        tx.commit().await?;
-        Ok(true)
+        Ok(finished.iter().map(|finished| updated.contains(&finished.delivery_id)).collect())
     }
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> anyhow::Result<Vec<DeliverySummary>> {
@@ -307,4 +306,47 @@ fn summary_from_row(row: &PgRow) -> anyhow::Result<DeliverySummary> {
         subscription_name: row.try_get("subscription_name")?,
         event_name: row.try_get("event_name")?,
     })
+}
+
+/// Outcomes and attempt rows, column by column, for `unnest`.
+#[derive(Default)]
+struct OutcomeRows {
+    delivery_ids: Vec<Uuid>,
+    leases: Vec<DateTime<Utc>>,
+    statuses: Vec<&'static str>,
+    attempts: Vec<i32>,
+    last_errors: Vec<Option<String>>,
+    next_attempts: Vec<Option<DateTime<Utc>>>,
+
+    log_ids: Vec<Uuid>,
+    log_deliveries: Vec<Uuid>,
+    log_attempts: Vec<i32>,
+    log_started: Vec<DateTime<Utc>>,
+    log_durations: Vec<i64>,
+    log_statuses: Vec<Option<i32>>,
+    log_bodies: Vec<Option<String>>,
+    log_errors: Vec<Option<String>>,
+}
+
+impl OutcomeRows {
+    fn push(&mut self, finished: &FinishedAttempt) {
+        let outcome = &finished.outcome;
+        self.delivery_ids.push(finished.delivery_id);
+        self.leases.push(to_stored_precision(finished.lease_until));
+        self.statuses.push(outcome.status.as_str());
+        self.attempts.push(outcome.attempt);
+        self.last_errors.push(outcome.last_error.clone());
+        self.next_attempts.push(outcome.next_attempt_at);
+
+        if let Some(log) = &outcome.log {
+            self.log_ids.push(Uuid::now_v7());
+            self.log_deliveries.push(finished.delivery_id);
+            self.log_attempts.push(log.attempt);
+            self.log_started.push(log.started_at);
+            self.log_durations.push(log.duration_ms);
+            self.log_statuses.push(log.response_status);
+            self.log_bodies.push(log.response_body.clone());
+            self.log_errors.push(log.error.clone());
+        }
+    }
 }

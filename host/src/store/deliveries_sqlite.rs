@@ -12,8 +12,8 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::deliveries::{
-    Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySubscription,
-    DeliverySummary, RequeueFilter, RequeueOutcome, to_stored_precision,
+    Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryStore, DeliverySubscription,
+    DeliverySummary, FinishedAttempt, RequeueFilter, RequeueOutcome, to_stored_precision,
 };
 use super::time::{from_text, to_text};
 use super::{Delivery, DeliveryStatus, SqliteStore};
@@ -66,34 +66,29 @@ impl DeliveryStore for SqliteStore {
         Ok(claimed)
     }
 
-    async fn finish_attempt(
-        &self,
-        delivery_id: Uuid,
-        lease_until: DateTime<Utc>,
-        outcome: DeliveryOutcome,
-    ) -> anyhow::Result<bool> {
+    async fn finish_attempts(&self, finished: Vec<FinishedAttempt>) -> anyhow::Result<Vec<bool>> {
         let mut tx = self.begin_write().await?;
+        let mut recorded = Vec::with_capacity(finished.len());
+        for FinishedAttempt { delivery_id, lease_until, outcome } in &finished {
+            let updated = sqlx::query(
+                "update grito_webhook_deliveries
+                 set status = ?3, attempt = ?4, last_error = ?5, next_attempt_at = ?6
+                 where id = ?1 and status = 'PENDING' and next_attempt_at = ?2",
+            )
+            .bind(delivery_id.to_string())
+            .bind(to_text(to_stored_precision(*lease_until)))
+            .bind(outcome.status.as_str())
+            .bind(outcome.attempt)
+            .bind(&outcome.last_error)
+            .bind(outcome.next_attempt_at.map(to_text))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            recorded.push(updated > 0);
+            let Some(log) = outcome.log.as_ref().filter(|_| updated > 0) else {
+                continue;
+            };
 
-        let updated = sqlx::query(
-            "update grito_webhook_deliveries
-             set status = ?3, attempt = ?4, last_error = ?5, next_attempt_at = ?6
-             where id = ?1 and status = 'PENDING' and next_attempt_at = ?2",
-        )
-        .bind(delivery_id.to_string())
-        .bind(to_text(to_stored_precision(lease_until)))
-        .bind(outcome.status.as_str())
-        .bind(outcome.attempt)
-        .bind(&outcome.last_error)
-        .bind(outcome.next_attempt_at.map(to_text))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-
-        if let Some(log) = &outcome.log {
             sqlx::query(
                 "insert into grito_webhook_attempts
                    (id, delivery_id, attempt, started_at, duration_ms, response_status, response_body, error)
@@ -110,9 +105,8 @@ impl DeliveryStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-
         tx.commit().await?;
-        Ok(true)
+        Ok(recorded)
     }
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> anyhow::Result<Vec<DeliverySummary>> {

@@ -11,6 +11,7 @@ mod admin_sqlite;
 mod deliveries;
 mod deliveries_pg;
 mod deliveries_sqlite;
+mod event_writer_pg;
 pub mod inbound;
 mod inbound_pg;
 mod inbound_sqlite;
@@ -35,12 +36,12 @@ pub use activity::{ActivityFilter, ActivityStore, LastActivity};
 pub use admin::{AdminStore, AutomationChanges, EventCursor, EventQuery, SubscriptionChanges, SubscriptionDeletion};
 pub use deliveries::{
     Attempt, ClaimedDelivery, DeliveryEvent, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySubscription,
-    DeliverySummary, NewAttempt, RequeueFilter, RequeueOutcome,
+    DeliverySummary, FinishedAttempt, NewAttempt, RequeueFilter, RequeueOutcome,
 };
 pub use inbound::{EventDraft, Identity, IdentityChange, InboundStore, NewParked, ParkOutcome, ParkedEvent};
 pub use outbox::{EmailStatus, NewEmail, OutboxEmail, OutboxStore};
 pub use postgres::PgStore;
-pub use runs::{AutomationRun, CommitOutcome, PlannedEffect, PlannedRun, RunStatus, RunStore};
+pub use runs::{AutomationRun, CommitOutcome, EventRuns, PlannedEffect, PlannedRun, RunStatus, RunStore};
 pub use sqlite::SqliteStore;
 
 /// Database location, parsed from `DATABASE_URL`.

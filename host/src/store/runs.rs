@@ -83,6 +83,13 @@ impl PlannedRun {
     }
 }
 
+/// One claimed event and the runs the engine decided for it.
+#[derive(Debug, Clone)]
+pub struct EventRuns {
+    pub event_id: Uuid,
+    pub runs: Vec<PlannedRun>,
+}
+
 /// A run as written, with what its effects produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AutomationRun {
@@ -171,13 +178,20 @@ pub trait RunStore: Send + Sync {
     /// Drops the lease on an event so the next sweep retries it at once.
     async fn release_event(&self, event_id: Uuid) -> anyhow::Result<()>;
 
-    /// Writes an event's runs in one transaction. It checks that the event is
-    /// still unprocessed and writes each run that has no record yet with its
-    /// effects. An effect the store rejects fails its run and writes nothing
-    /// else of it. Then it sets the event's `processed_at` to `now` and drops
-    /// its lease. A database error rolls
-    /// everything back.
-    async fn commit_runs(&self, event_id: Uuid, runs: Vec<PlannedRun>, now: DateTime<Utc>) -> anyhow::Result<CommitOutcome>;
+    /// Writes the runs of a batch of events in one transaction, and returns
+    /// one outcome per event in the batch's order. For each event still
+    /// unprocessed it writes each run that has no record yet with its
+    /// effects (an effect the store rejects fails its run and writes nothing
+    /// else of it), sets `processed_at` to `now` and drops the lease. An
+    /// event another worker already processed gets an outcome with
+    /// `committed` false. A database error rolls the whole batch back.
+    async fn commit_batch(&self, batch: Vec<EventRuns>, now: DateTime<Utc>) -> anyhow::Result<Vec<CommitOutcome>>;
+
+    /// [`RunStore::commit_batch`] for a single event.
+    async fn commit_runs(&self, event_id: Uuid, runs: Vec<PlannedRun>, now: DateTime<Utc>) -> anyhow::Result<CommitOutcome> {
+        let mut outcomes = self.commit_batch(vec![EventRuns { event_id, runs }], now).await?;
+        outcomes.pop().ok_or_else(|| anyhow::anyhow!("commit_batch returned no outcome for event {event_id}"))
+    }
 
     async fn list_runs_for_event(&self, event_id: Uuid) -> anyhow::Result<Vec<AutomationRun>>;
 

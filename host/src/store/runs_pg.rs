@@ -1,17 +1,18 @@
 //! `RunStore` on PostgreSQL.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
-use sqlx::{Acquire, PgConnection, Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::outbox::NewEmail;
 use super::runs::{
-    AutomationRun, CommitOutcome, EffectRejected, PlannedEffect, PlannedRun, RunStatus, RunStore,
+    AutomationRun, CommitOutcome, EffectRejected, EventRuns, PlannedEffect, PlannedRun, RunStatus, RunStore,
     disabled_endpoint_message, email_effect_json, event_effect_json, unknown_endpoint_message, webhook_effect_json,
 };
 use super::{Automation, Event, InsertedEvent, NewEvent, PgStore, Subscription};
@@ -21,42 +22,39 @@ const EVENT_COLUMNS: &str = "e.id, e.event_name, e.user_id, e.source, e.occurred
 #[async_trait]
 impl RunStore for PgStore {
     async fn claim_events(&self, worker: &str, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<Event>> {
-        let mut tx = self.pool().begin().await?;
+        let lease_until = now + chrono::Duration::from_std(lease)?;
 
         // SKIP LOCKED keeps two nodes from claiming one event at the same
-        // moment; the lease row then keeps it claimed after this commit.
+        // moment; the lease row then keeps it claimed after this statement
+        // commits. One statement, so one round trip.
         let rows = sqlx::query(&format!(
-            "select {EVENT_COLUMNS}
-             from grito_events e
-             left join grito_event_claims c on c.event_id = e.id
-             where e.processed_at is null and (c.event_id is null or c.lease_until <= $1)
-             order by e.occurred_at, e.id
-             limit $2
-             for update of e skip locked"
+            "with due as (
+               select e.id
+               from grito_events e
+               left join grito_event_claims c on c.event_id = e.id
+               where e.processed_at is null and (c.event_id is null or c.lease_until <= $1)
+               order by e.occurred_at, e.id
+               limit $2
+               for update of e skip locked
+             ), claimed as (
+               insert into grito_event_claims (event_id, worker, lease_until)
+               select id, $3, $4 from due
+               on conflict (event_id) do update
+                 set worker = excluded.worker, lease_until = excluded.lease_until,
+                     claims = grito_event_claims.claims + 1
+               returning event_id
+             )
+             select {EVENT_COLUMNS}
+             from grito_events e join claimed on claimed.event_id = e.id
+             order by e.occurred_at, e.id"
         ))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .bind(worker)
+        .bind(lease_until)
+        .fetch_all(self.pool())
         .await?;
-        let events: Vec<Event> = rows.iter().map(event_from_row).collect::<anyhow::Result<_>>()?;
-
-        let lease_until = now + chrono::Duration::from_std(lease)?;
-        for event in &events {
-            sqlx::query(
-                "insert into grito_event_claims (event_id, worker, lease_until) values ($1, $2, $3)
-                 on conflict (event_id) do update
-                   set worker = excluded.worker, lease_until = excluded.lease_until,
-                       claims = grito_event_claims.claims + 1",
-            )
-            .bind(event.id)
-            .bind(worker)
-            .bind(lease_until)
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        tx.commit().await?;
-        Ok(events)
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn release_event(&self, event_id: Uuid) -> anyhow::Result<()> {
@@ -67,52 +65,91 @@ impl RunStore for PgStore {
         Ok(())
     }
 
-    async fn commit_runs(&self, event_id: Uuid, runs: Vec<PlannedRun>, now: DateTime<Utc>) -> anyhow::Result<CommitOutcome> {
+    async fn commit_batch(&self, batch: Vec<EventRuns>, now: DateTime<Utc>) -> anyhow::Result<Vec<CommitOutcome>> {
+        let event_ids: Vec<Uuid> = batch.iter().map(|event| event.event_id).collect();
         let mut tx = self.pool().begin().await?;
 
-        // The row lock serializes commits for one event across workers, so
-        // the processed_at check below cannot race.
-        let processed: Option<Option<DateTime<Utc>>> =
-            sqlx::query_scalar("select processed_at from grito_events where id = $1 for update")
-                .bind(event_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(None) = processed else {
-            tx.rollback().await?;
-            return Ok(CommitOutcome::default());
-        };
+        // Setting processed_at first locks the rows: a concurrent commit of
+        // the same event waits here, then finds processed_at set and skips it.
+        let open: HashSet<Uuid> = sqlx::query_scalar(
+            "update grito_events set processed_at = $2 where id = any($1) and processed_at is null returning id",
+        )
+        .bind(&event_ids)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
 
-        let recorded: Vec<Uuid> = sqlx::query_scalar("select automation_id from grito_automation_runs where event_id = $1")
-            .bind(event_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let open_ids: Vec<Uuid> = event_ids.iter().copied().filter(|id| open.contains(id)).collect();
+        let recorded: HashSet<(Uuid, Uuid)> =
+            sqlx::query_as("select event_id, automation_id from grito_automation_runs where event_id = any($1)")
+                .bind(&open_ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let endpoints = load_endpoints(&mut tx, &batch).await?;
 
-        let mut outcome = CommitOutcome { committed: true, ..CommitOutcome::default() };
-        for run in runs {
-            if recorded.contains(&run.automation_id) {
-                outcome.already_recorded.push(run.automation_id);
+        // Plan every row, then write each table with one statement.
+        let mut rows = BatchRows::default();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut planned_runs = Vec::new();
+        for EventRuns { event_id, runs } in batch {
+            if !open.contains(&event_id) {
+                outcomes.push(CommitOutcome::default());
                 continue;
             }
-            let written = write_run(&mut tx, event_id, run, now, &mut outcome).await?;
-            outcome.runs.push(written);
+            let mut outcome = CommitOutcome { committed: true, ..CommitOutcome::default() };
+            for run in runs {
+                if recorded.contains(&(event_id, run.automation_id)) {
+                    outcome.already_recorded.push(run.automation_id);
+                    continue;
+                }
+                let run = match rejected_effect(&run, &endpoints) {
+                    Some(EffectRejected(message)) => run.failed(message),
+                    None => run,
+                };
+                let effects = plan_effects(&mut tx, event_id, &run, &endpoints, &mut rows, &mut outcome).await?;
+                planned_runs.push((outcomes.len(), event_id, run, effects));
+            }
+            outcomes.push(outcome);
         }
 
-        sqlx::query("update grito_events set processed_at = $2 where id = $1")
-            .bind(event_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("delete from grito_event_claims where event_id = $1")
-            .bind(event_id)
+        let inserted_deliveries = rows.insert_deliveries(&mut tx, now).await?;
+        for (index, event_id, run, effects) in planned_runs {
+            let outcome = &mut outcomes[index];
+            let effects = effects.map(|effects| {
+                let described = effects.into_iter().map(|effect| effect.describe(&inserted_deliveries, outcome)).collect();
+                serde_json::Value::Array(described)
+            });
+            rows.push_run(event_id, &run, effects.as_ref());
+            outcome.runs.push(AutomationRun {
+                id: run.id,
+                automation_id: run.automation_id,
+                event_id,
+                status: run.status,
+                condition_result: run.condition_result,
+                effects,
+                error: run.error,
+                duration_ms: run.duration_ms,
+                created_at: now,
+            });
+        }
+        rows.insert_runs(&mut tx, now).await?;
+        rows.insert_emails(&mut tx, now).await?;
+
+        sqlx::query("delete from grito_event_claims where event_id = any($1)")
+            .bind(&event_ids)
             .execute(&mut *tx)
             .await?;
         // Dispatchers on other nodes wake on commit, as they do for POST /events.
-        if outcome.deliveries > 0 {
+        if outcomes.iter().any(|outcome| outcome.deliveries > 0) {
             sqlx::query(super::deliveries_pg::NOTIFY_DELIVERIES_SQL).execute(&mut *tx).await?;
         }
 
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn list_runs_for_event(&self, event_id: Uuid) -> anyhow::Result<Vec<AutomationRun>> {
@@ -174,184 +211,271 @@ impl RunStore for PgStore {
     }
 }
 
-/// Writes one run. Its effects go inside a savepoint, so an effect the store
-/// rejects rolls back the others of the same run and leaves a failed record.
-async fn write_run(
-    tx: &mut Transaction<'static, Postgres>,
-    event_id: Uuid,
-    run: PlannedRun,
-    now: DateTime<Utc>,
-    outcome: &mut CommitOutcome,
-) -> anyhow::Result<AutomationRun> {
-    // The run row goes first because its email rows reference it.
-    let mut savepoint = tx.begin().await?;
-    insert_run(&mut savepoint, event_id, &run, now).await?;
-    let mut counts = EffectCounts::default();
-    let applied = apply_effects(&mut savepoint, event_id, &run, now, &mut counts).await?;
+/// The subscriptions that the batch's webhook effects name, by
+/// `destination_name`: their id and whether they are enabled.
+async fn load_endpoints(tx: &mut Transaction<'static, Postgres>, batch: &[EventRuns]) -> anyhow::Result<HashMap<String, (Uuid, bool)>> {
+    let names: Vec<&str> = batch
+        .iter()
+        .flat_map(|event| &event.runs)
+        .flat_map(|run| &run.effects)
+        .filter_map(|effect| match effect {
+            PlannedEffect::Webhook { endpoint_ref } => Some(endpoint_ref.as_str()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Uuid, bool)> =
+        sqlx::query_as("select destination_name, id, enabled from grito_webhook_subscriptions where destination_name = any($1)")
+            .bind(&names)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(name, id, enabled)| (name, (id, enabled))).collect())
+}
 
-    let (run, effects) = match applied {
-        Ok(effects) => {
-            let effects = (run.status == RunStatus::Succeeded).then(|| serde_json::Value::Array(effects));
-            if let Some(effects) = &effects {
-                set_run_effects(&mut savepoint, run.id, effects).await?;
-            }
-            savepoint.commit().await?;
-            outcome.emails += counts.emails;
-            outcome.deliveries += counts.deliveries;
-            outcome.emitted.append(&mut counts.emitted);
-            (run, effects)
+/// The first webhook effect of a succeeded run whose subscription is missing
+/// or disabled: the store refuses it, which fails the run.
+fn rejected_effect(run: &PlannedRun, endpoints: &HashMap<String, (Uuid, bool)>) -> Option<EffectRejected> {
+    if run.status != RunStatus::Succeeded {
+        return None;
+    }
+    run.effects.iter().find_map(|effect| {
+        let PlannedEffect::Webhook { endpoint_ref } = effect else {
+            return None;
+        };
+        match endpoints.get(endpoint_ref) {
+            None => Some(EffectRejected(unknown_endpoint_message(endpoint_ref))),
+            Some((_, false)) => Some(EffectRejected(disabled_endpoint_message(endpoint_ref))),
+            Some((_, true)) => None,
         }
-        Err(EffectRejected(message)) => {
-            savepoint.rollback().await?;
-            let failed = run.failed(message);
-            insert_run(tx, event_id, &failed, now).await?;
-            (failed, None)
-        }
-    };
-
-    Ok(AutomationRun {
-        id: run.id,
-        automation_id: run.automation_id,
-        event_id,
-        status: run.status,
-        condition_result: run.condition_result,
-        effects,
-        error: run.error,
-        duration_ms: run.duration_ms,
-        created_at: now,
     })
 }
 
-async fn insert_run(connection: &mut PgConnection, event_id: Uuid, run: &PlannedRun, now: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query(
-        "insert into grito_automation_runs
-           (id, automation_id, event_id, status, condition_result, effects, error, duration_ms, created_at)
-         values ($1, $2, $3, $4, $5, null, $6, $7, $8)",
-    )
-    .bind(run.id)
-    .bind(run.automation_id)
-    .bind(event_id)
-    .bind(run.status.as_str())
-    .bind(run.condition_result)
-    .bind(&run.error)
-    .bind(run.duration_ms)
-    .bind(now)
-    .execute(connection)
-    .await?;
-    Ok(())
+/// An effect of a run in the batch, with the ids it creates. A webhook's
+/// description waits for the delivery insert, which may find the
+/// subscription already has a delivery for the event.
+enum WrittenEffect {
+    Described(serde_json::Value),
+    Webhook { endpoint_ref: String, subscription_id: Uuid, delivery_id: Uuid },
 }
 
-async fn set_run_effects(connection: &mut PgConnection, run_id: Uuid, effects: &serde_json::Value) -> anyhow::Result<()> {
-    sqlx::query("update grito_automation_runs set effects = $2 where id = $1")
-        .bind(run_id)
-        .bind(effects)
-        .execute(connection)
-        .await?;
-    Ok(())
+impl WrittenEffect {
+    fn describe(self, inserted_deliveries: &HashSet<Uuid>, outcome: &mut CommitOutcome) -> serde_json::Value {
+        match self {
+            Self::Described(description) => description,
+            Self::Webhook { endpoint_ref, subscription_id, delivery_id } => {
+                let inserted = inserted_deliveries.contains(&delivery_id);
+                outcome.deliveries += u64::from(inserted);
+                webhook_effect_json(&endpoint_ref, subscription_id, inserted.then_some(delivery_id))
+            }
+        }
+    }
 }
 
-#[derive(Default)]
-struct EffectCounts {
-    emails: u64,
-    deliveries: u64,
-    emitted: Vec<(String, String, InsertedEvent)>,
-}
-
-async fn apply_effects(
-    tx: &mut Transaction<'_, Postgres>,
+/// Queues the rows of a run's effects in `rows`. Emitted events are stored
+/// at once, because their fan-out needs the new event's id. `None` for a run
+/// that did not succeed, which has no effects.
+async fn plan_effects(
+    tx: &mut Transaction<'static, Postgres>,
     event_id: Uuid,
     run: &PlannedRun,
-    now: DateTime<Utc>,
-    counts: &mut EffectCounts,
-) -> anyhow::Result<Result<Vec<serde_json::Value>, EffectRejected>> {
-    let mut described = Vec::new();
+    endpoints: &HashMap<String, (Uuid, bool)>,
+    rows: &mut BatchRows,
+    outcome: &mut CommitOutcome,
+) -> anyhow::Result<Option<Vec<WrittenEffect>>> {
     if run.status != RunStatus::Succeeded {
-        return Ok(Ok(described));
+        return Ok(None);
     }
+    let mut effects = Vec::with_capacity(run.effects.len());
     for effect in &run.effects {
-        let description = match effect {
+        let written = match effect {
             PlannedEffect::Email(email) => {
-                let outbox_id = insert_email(tx, event_id, run, email, now).await?;
-                counts.emails += 1;
-                email_effect_json(outbox_id, email)
+                let outbox_id = rows.push_email(event_id, run, email);
+                outcome.emails += 1;
+                WrittenEffect::Described(email_effect_json(outbox_id, email))
             }
             PlannedEffect::Webhook { endpoint_ref } => {
-                let subscription: Option<(Uuid, bool)> =
-                    sqlx::query_as("select id, enabled from grito_webhook_subscriptions where destination_name = $1")
-                        .bind(endpoint_ref)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                let Some((subscription_id, enabled)) = subscription else {
-                    return Ok(Err(EffectRejected(unknown_endpoint_message(endpoint_ref))));
-                };
-                if !enabled {
-                    return Ok(Err(EffectRejected(disabled_endpoint_message(endpoint_ref))));
-                }
-                let delivery_id: Option<Uuid> = sqlx::query_scalar(
-                    "insert into grito_webhook_deliveries (id, subscription_id, event_id, status, created_at)
-                     values ($1, $2, $3, 'PENDING', $4)
-                     on conflict (subscription_id, event_id) do nothing
-                     returning id",
-                )
-                .bind(Uuid::now_v7())
-                .bind(subscription_id)
-                .bind(event_id)
-                .bind(now)
-                .fetch_optional(&mut **tx)
-                .await?;
-                counts.deliveries += u64::from(delivery_id.is_some());
-                webhook_effect_json(endpoint_ref, subscription_id, delivery_id)
+                let (subscription_id, _) = endpoints[endpoint_ref];
+                let delivery_id = rows.push_delivery(subscription_id, event_id);
+                WrittenEffect::Webhook { endpoint_ref: endpoint_ref.clone(), subscription_id, delivery_id }
             }
             PlannedEffect::Event(event) => {
-                let inserted = insert_event(tx, event).await?;
-                counts.deliveries += inserted.deliveries;
-                counts.emitted.push((event.event_name.clone(), event.source.clone(), inserted));
-                event_effect_json(event, &inserted)
+                let inserted = insert_event(&mut **tx, event).await?;
+                outcome.deliveries += inserted.deliveries;
+                outcome.emitted.push((event.event_name.clone(), event.source.clone(), inserted));
+                WrittenEffect::Described(event_effect_json(event, &inserted))
             }
         };
-        described.push(description);
+        effects.push(written);
     }
-    Ok(Ok(described))
+    Ok(Some(effects))
 }
 
-async fn insert_email(
-    tx: &mut Transaction<'_, Postgres>,
-    event_id: Uuid,
-    run: &PlannedRun,
-    email: &NewEmail,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Uuid> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "insert into grito_email_outbox
-           (id, event_id, automation_id, run_id, template_id, \"to\", subject, body_text, body_html,
-            status, attempts, next_attempt_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'PENDING', 0, $10, $10)",
-    )
-    .bind(id)
-    .bind(event_id)
-    .bind(run.automation_id)
-    .bind(run.id)
-    .bind(&email.template_id)
-    .bind(&email.to)
-    .bind(&email.subject)
-    .bind(&email.body_text)
-    .bind(&email.body_html)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(id)
+/// The rows of one batch, column by column, for `unnest` inserts.
+#[derive(Default)]
+struct BatchRows {
+    delivery_ids: Vec<Uuid>,
+    delivery_subscriptions: Vec<Uuid>,
+    delivery_events: Vec<Uuid>,
+
+    run_ids: Vec<Uuid>,
+    run_automations: Vec<Uuid>,
+    run_events: Vec<Uuid>,
+    run_statuses: Vec<&'static str>,
+    run_conditions: Vec<Option<bool>>,
+    run_effects: Vec<Option<String>>,
+    run_errors: Vec<Option<String>>,
+    run_durations: Vec<i64>,
+
+    email_ids: Vec<Uuid>,
+    email_events: Vec<Uuid>,
+    email_automations: Vec<Uuid>,
+    email_runs: Vec<Uuid>,
+    email_templates: Vec<String>,
+    email_recipients: Vec<String>,
+    email_subjects: Vec<String>,
+    email_texts: Vec<String>,
+    email_htmls: Vec<Option<String>>,
 }
 
-/// Stores an event and its fan-out inside `tx`: `Store::insert_event` and
-/// the engine's emitted events both go through here. ON CONFLICT waits for a
-/// concurrent insert of the same key to commit, so the select then sees the winner's row.
-pub(super) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &NewEvent) -> anyhow::Result<InsertedEvent> {
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
-         values ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
-         on conflict (idempotency_key) do nothing
-         returning id",
+impl BatchRows {
+    fn push_delivery(&mut self, subscription_id: Uuid, event_id: Uuid) -> Uuid {
+        let id = Uuid::now_v7();
+        self.delivery_ids.push(id);
+        self.delivery_subscriptions.push(subscription_id);
+        self.delivery_events.push(event_id);
+        id
+    }
+
+    fn push_email(&mut self, event_id: Uuid, run: &PlannedRun, email: &NewEmail) -> Uuid {
+        let id = Uuid::now_v7();
+        self.email_ids.push(id);
+        self.email_events.push(event_id);
+        self.email_automations.push(run.automation_id);
+        self.email_runs.push(run.id);
+        self.email_templates.push(email.template_id.clone());
+        self.email_recipients.push(email.to.clone());
+        self.email_subjects.push(email.subject.clone());
+        self.email_texts.push(email.body_text.clone());
+        self.email_htmls.push(email.body_html.clone());
+        id
+    }
+
+    fn push_run(&mut self, event_id: Uuid, run: &PlannedRun, effects: Option<&serde_json::Value>) {
+        self.run_ids.push(run.id);
+        self.run_automations.push(run.automation_id);
+        self.run_events.push(event_id);
+        self.run_statuses.push(run.status.as_str());
+        self.run_conditions.push(run.condition_result);
+        self.run_effects.push(effects.map(serde_json::Value::to_string));
+        self.run_errors.push(run.error.clone());
+        self.run_durations.push(run.duration_ms);
+    }
+
+    /// Inserts the webhook effects' deliveries and returns the ids of those
+    /// written; a subscription that already has a delivery for the event
+    /// keeps it.
+    async fn insert_deliveries(&self, tx: &mut Transaction<'static, Postgres>, now: DateTime<Utc>) -> anyhow::Result<HashSet<Uuid>> {
+        if self.delivery_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "insert into grito_webhook_deliveries (id, subscription_id, event_id, status, created_at)
+             select d.id, d.subscription_id, d.event_id, 'PENDING', $4
+             from unnest($1::uuid[], $2::uuid[], $3::uuid[]) as d(id, subscription_id, event_id)
+             on conflict (subscription_id, event_id) do nothing
+             returning id",
+        )
+        .bind(&self.delivery_ids)
+        .bind(&self.delivery_subscriptions)
+        .bind(&self.delivery_events)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(inserted.into_iter().collect())
+    }
+
+    async fn insert_runs(&self, tx: &mut Transaction<'static, Postgres>, now: DateTime<Utc>) -> anyhow::Result<()> {
+        if self.run_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "insert into grito_automation_runs
+               (id, automation_id, event_id, status, condition_result, effects, error, duration_ms, created_at)
+             select r.id, r.automation_id, r.event_id, r.status, r.condition_result, r.effects::jsonb, r.error, r.duration_ms, $9
+             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[], $8::int8[])
+               as r(id, automation_id, event_id, status, condition_result, effects, error, duration_ms)",
+        )
+        .bind(&self.run_ids)
+        .bind(&self.run_automations)
+        .bind(&self.run_events)
+        .bind(&self.run_statuses)
+        .bind(&self.run_conditions)
+        .bind(&self.run_effects)
+        .bind(&self.run_errors)
+        .bind(&self.run_durations)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Inserts the outbox rows; after the runs, which they reference.
+    async fn insert_emails(&self, tx: &mut Transaction<'static, Postgres>, now: DateTime<Utc>) -> anyhow::Result<()> {
+        if self.email_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "insert into grito_email_outbox
+               (id, event_id, automation_id, run_id, template_id, \"to\", subject, body_text, body_html,
+                status, attempts, next_attempt_at, created_at)
+             select m.id, m.event_id, m.automation_id, m.run_id, m.template_id, m.recipient, m.subject, m.body_text, m.body_html,
+                    'PENDING', 0, $10, $10
+             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+               as m(id, event_id, automation_id, run_id, template_id, recipient, subject, body_text, body_html)",
+        )
+        .bind(&self.email_ids)
+        .bind(&self.email_events)
+        .bind(&self.email_automations)
+        .bind(&self.email_runs)
+        .bind(&self.email_templates)
+        .bind(&self.email_recipients)
+        .bind(&self.email_subjects)
+        .bind(&self.email_texts)
+        .bind(&self.email_htmls)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Stores an event, its fan-out and the dispatchers' wake-up in one
+/// statement: `Store::insert_event` runs it alone (so it commits by itself,
+/// in one round trip) and the engine runs it inside a run's transaction for
+/// emitted events. The notification is sent when the statement's transaction
+/// commits. ON CONFLICT waits for a concurrent insert of the same key to
+/// commit, so the select that follows a conflict sees the winner's row.
+pub(super) async fn insert_event(connection: &mut PgConnection, event: &NewEvent) -> anyhow::Result<InsertedEvent> {
+    let (inserted, deliveries, _notified): (Option<Uuid>, i64, i64) = sqlx::query_as(
+        "with new_event as (
+           insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
+           values ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
+           on conflict (idempotency_key) do nothing
+           returning id
+         ), fan_out as (
+           insert into grito_webhook_deliveries (id, subscription_id, event_id, status)
+           select gen_random_uuid(), s.id, n.id, 'PENDING'
+           from new_event n join grito_webhook_subscriptions s on s.enabled and $2 = any(s.event_filter)
+           on conflict (subscription_id, event_id) do nothing
+           returning 1
+         ), wake as (
+           select pg_notify('grito_deliveries_' || left(md5(current_schema()), 12), '')
+           where exists (select 1 from fan_out)
+         )
+         -- wake is read so that PostgreSQL evaluates it
+         select (select id from new_event), (select count(*) from fan_out), (select count(*) from wake)",
     )
     .bind(Uuid::now_v7())
     .bind(&event.event_name)
@@ -360,31 +484,18 @@ pub(super) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &New
     .bind(event.occurred_at)
     .bind(sqlx::types::Json(&event.payload))
     .bind(&event.idempotency_key)
-    .fetch_optional(&mut **tx)
+    .fetch_one(&mut *connection)
     .await?;
 
     let Some(id) = inserted else {
         let first: Uuid = sqlx::query_scalar("select id from grito_events where idempotency_key = $1")
             .bind(&event.idempotency_key)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *connection)
             .await
             .context("idempotency key conflicted but its event was not found")?;
         return Ok(InsertedEvent { id: first, dedup: true, deliveries: 0 });
     };
-
-    let deliveries = sqlx::query(
-        "insert into grito_webhook_deliveries (id, subscription_id, event_id, status)
-         select gen_random_uuid(), s.id, $1, 'PENDING'
-         from grito_webhook_subscriptions s
-         where s.enabled and $2 = any(s.event_filter)
-         on conflict (subscription_id, event_id) do nothing",
-    )
-    .bind(id)
-    .bind(&event.event_name)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(InsertedEvent { id, dedup: false, deliveries })
+    Ok(InsertedEvent { id, dedup: false, deliveries: deliveries as u64 })
 }
 
 fn event_from_row(row: &PgRow) -> anyhow::Result<Event> {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::outbox::NewEmail;
 use super::runs::{
-    AutomationRun, CommitOutcome, EffectRejected, PlannedEffect, PlannedRun, RunStatus, RunStore,
+    AutomationRun, CommitOutcome, EffectRejected, EventRuns, PlannedEffect, PlannedRun, RunStatus, RunStore,
     disabled_endpoint_message, email_effect_json, event_effect_json, unknown_endpoint_message, webhook_effect_json,
 };
 use super::time::{from_text, to_text};
@@ -66,45 +66,15 @@ impl RunStore for SqliteStore {
         Ok(())
     }
 
-    async fn commit_runs(&self, event_id: Uuid, runs: Vec<PlannedRun>, now: DateTime<Utc>) -> anyhow::Result<CommitOutcome> {
+    async fn commit_batch(&self, batch: Vec<EventRuns>, now: DateTime<Utc>) -> anyhow::Result<Vec<CommitOutcome>> {
+        // One transaction, so one sync of the write-ahead log, for the batch.
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-
-        let processed: Option<Option<String>> = sqlx::query_scalar("select processed_at from grito_events where id = ?1")
-            .bind(event_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(None) = processed else {
-            tx.rollback().await?;
-            return Ok(CommitOutcome::default());
-        };
-
-        let recorded: Vec<String> = sqlx::query_scalar("select automation_id from grito_automation_runs where event_id = ?1")
-            .bind(event_id.to_string())
-            .fetch_all(&mut *tx)
-            .await?;
-
-        let mut outcome = CommitOutcome { committed: true, ..CommitOutcome::default() };
-        for run in runs {
-            if recorded.contains(&run.automation_id.to_string()) {
-                outcome.already_recorded.push(run.automation_id);
-                continue;
-            }
-            let written = write_run(&mut tx, event_id, run, now, &mut outcome).await?;
-            outcome.runs.push(written);
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for EventRuns { event_id, runs } in batch {
+            outcomes.push(commit_event(&mut tx, event_id, runs, now).await?);
         }
-
-        sqlx::query("update grito_events set processed_at = ?2 where id = ?1")
-            .bind(event_id.to_string())
-            .bind(to_text(now))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("delete from grito_event_claims where event_id = ?1")
-            .bind(event_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn list_runs_for_event(&self, event_id: Uuid) -> anyhow::Result<Vec<AutomationRun>> {
@@ -167,6 +137,49 @@ impl RunStore for SqliteStore {
         })
         .transpose()
     }
+}
+
+/// Writes one event's runs inside the batch's transaction, unless the event
+/// is already processed.
+async fn commit_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    event_id: Uuid,
+    runs: Vec<PlannedRun>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CommitOutcome> {
+    let processed: Option<Option<String>> = sqlx::query_scalar("select processed_at from grito_events where id = ?1")
+        .bind(event_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(None) = processed else {
+        return Ok(CommitOutcome::default());
+    };
+
+    let recorded: Vec<String> = sqlx::query_scalar("select automation_id from grito_automation_runs where event_id = ?1")
+        .bind(event_id.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+
+    let mut outcome = CommitOutcome { committed: true, ..CommitOutcome::default() };
+    for run in runs {
+        if recorded.contains(&run.automation_id.to_string()) {
+            outcome.already_recorded.push(run.automation_id);
+            continue;
+        }
+        let written = write_run(tx, event_id, run, now, &mut outcome).await?;
+        outcome.runs.push(written);
+    }
+
+    sqlx::query("update grito_events set processed_at = ?2 where id = ?1")
+        .bind(event_id.to_string())
+        .bind(to_text(now))
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("delete from grito_event_claims where event_id = ?1")
+        .bind(event_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(outcome)
 }
 
 /// Writes one run. Its effects go inside a savepoint, so an effect the store

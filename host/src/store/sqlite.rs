@@ -43,8 +43,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        // No ping before each acquire: each is a round trip to the
+        // connection's worker thread, and a local file does not drop
+        // connections the way a server can.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
