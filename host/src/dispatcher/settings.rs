@@ -42,7 +42,7 @@ impl Default for DispatcherSettings {
             max_attempts: 6,
             batch_size: 20,
             timeout: Duration::from_secs(10),
-            concurrency: 8,
+            concurrency: 20,
             sweep_interval: Duration::from_secs(5),
             allow_private_endpoints: false,
         }
@@ -100,10 +100,13 @@ impl DispatcherSettings {
         requested.clamp(shortest, longest)
     }
 
-    /// How long a claim holds a delivery: the request timeout plus
+    /// How long a claim holds a delivery: the request timeout for each
+    /// round a batch needs (it is sent `WEBHOOK_CONCURRENCY` at a time, so its
+    /// last delivery may start only after the earlier rounds timed out), plus
     /// [`LEASE_MARGIN`].
     pub fn lease(&self) -> Duration {
-        self.timeout + LEASE_MARGIN
+        let rounds = self.batch_size.div_ceil(self.concurrency.max(1) as u32).max(1);
+        self.timeout * rounds + LEASE_MARGIN
     }
 }
 
@@ -133,7 +136,15 @@ mod tests {
         assert_eq!(settings.timeout, Duration::from_secs(10));
         assert_eq!(settings.sweep_interval, Duration::from_secs(5));
         assert!(!settings.allow_private_endpoints);
-        assert_eq!(settings.lease(), Duration::from_secs(40));
+        assert_eq!(settings.concurrency, 20);
+        assert_eq!(settings.lease(), Duration::from_secs(40), "one round of 10 s plus the margin");
+    }
+
+    #[test]
+    fn lease_covers_every_round_of_a_batch() {
+        let source = Source::from_pairs([("WEBHOOK_BATCH_SIZE", "50"), ("WEBHOOK_CONCURRENCY", "8"), ("WEBHOOK_TIMEOUT", "5s")]);
+        let settings = DispatcherSettings::from_source(&source).unwrap();
+        assert_eq!(settings.lease(), Duration::from_secs(7 * 5 + 30), "50 deliveries 8 at a time take 7 rounds");
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { sweep_interval: Duration::from_secs(5), batch_size: 20, lease: Duration::from_secs(60) }
+        Self { sweep_interval: Duration::from_secs(5), batch_size: 100, lease: Duration::from_secs(60) }
     }
 }
 

@@ -65,7 +65,7 @@ impl Transport {
                 Err(error) if error.is_permanent() => Err(SendError::Permanent(format!("SMTP server rejected the email: {error}"))),
                 Err(error) => Err(SendError::Transient(format!("SMTP send failed: {error}"))),
             },
-            Self::Folder(dir) => write_eml(dir, email, &message.formatted())
+            Self::Folder(dir) => write_eml(dir, email, message.formatted())
                 .await
                 .map_err(|error| SendError::Transient(format!("{error:#}"))),
         }
@@ -96,20 +96,19 @@ pub fn message_id(email: &OutboxEmail, from: &Mailbox) -> String {
     format!("<{}@{}>", email.id, from.email.domain())
 }
 
-async fn write_eml(dir: &std::path::Path, email: &OutboxEmail, bytes: &[u8]) -> anyhow::Result<()> {
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("cannot create the outbox folder {}", dir.display()))?;
-    // Written under a temporary name and renamed, so a reader never sees half a file.
+/// Writes the message under a temporary name and renames it, so a reader
+/// never sees half a file. The three file operations share one trip to the
+/// blocking thread pool.
+async fn write_eml(dir: &std::path::Path, email: &OutboxEmail, bytes: Vec<u8>) -> anyhow::Result<()> {
+    let dir = dir.to_owned();
     let path = dir.join(format!("{}.eml", email.id));
     let partial = dir.join(format!(".{}.eml.partial", email.id));
-    tokio::fs::write(&partial, bytes)
-        .await
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    tokio::fs::rename(&partial, &path)
-        .await
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
-    Ok(())
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the outbox folder {}", dir.display()))?;
+        std::fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))
+    })
+    .await?
 }
 
 /// Drops `tls=none` from the query, since lettre spells plain SMTP as no `tls` parameter.

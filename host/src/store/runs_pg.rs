@@ -26,7 +26,9 @@ impl RunStore for PgStore {
 
         // SKIP LOCKED keeps two nodes from claiming one event at the same
         // moment; the lease row then keeps it claimed after this statement
-        // commits. One statement, so one round trip.
+        // commits. A concurrent claim that committed after this statement's
+        // snapshot is seen by ON CONFLICT, and the WHERE takes over only an
+        // expired lease. One statement, so one round trip.
         let rows = sqlx::query(&format!(
             "with due as (
                select e.id
@@ -42,6 +44,7 @@ impl RunStore for PgStore {
                on conflict (event_id) do update
                  set worker = excluded.worker, lease_until = excluded.lease_until,
                      claims = grito_event_claims.claims + 1
+                 where grito_event_claims.lease_until <= $1
                returning event_id
              )
              select {EVENT_COLUMNS}
