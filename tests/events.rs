@@ -292,6 +292,18 @@ both_backends!(concurrent_mixed_keys_get_their_own_answers, |db: support::TestDb
     }
 });
 
+// Closing the store waits for every pooled connection, so nothing that
+// stored an event may keep one (a CLI command once hung at exit that way).
+both_backends!(store_closes_after_storing_events, |db: support::TestDb| async move {
+    let server = TestServer::start(db.store.clone()).await;
+    let bodies: Vec<Value> = (0..20).map(|n| signup(Some(&format!("close-{n}")))).collect();
+    let responses = join_all(bodies.iter().map(|body| server.post_event(body))).await;
+    assert!(responses.iter().all(|response| response.status() == StatusCode::OK));
+
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), db.store.close()).await;
+    assert!(closed.is_ok(), "the store did not close within 20 s");
+});
+
 both_backends!(fan_out_follows_enabled_matching_subscriptions, |db: support::TestDb| async move {
     let server = TestServer::start(db.store.clone()).await;
     let crm = db

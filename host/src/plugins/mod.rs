@@ -109,6 +109,7 @@ impl PluginHost {
 
         host.load_builtins().await;
         host.reload().await?;
+        release_compiler_memory();
         Ok(host)
     }
 
@@ -312,3 +313,15 @@ fn guest_error(plugin: &str, error: wit::PluginError) -> PluginError {
     PluginError::Guest { plugin: plugin.to_owned(), code: error.code, message: error.message }
 }
 
+/// Hands the heap that compiling plugins freed back to the system. Cranelift
+/// allocates tens of MiB while compiling, and glibc keeps freed memory in
+/// its arenas, so without this a server that compiled its plugins at start
+/// stays about 16 MiB larger while idle (measured on Linux with glibc 2.36).
+fn release_compiler_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it does
+    // not touch memory that is in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -56,7 +56,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn delete_subscription(&self, id: Uuid, force: bool) -> anyhow::Result<SubscriptionDeletion> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let id = id.to_string();
 
         let exists: Option<i64> = sqlx::query_scalar("select 1 from grito_webhook_subscriptions where id = ?1")
@@ -166,7 +166,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn create_missing_deliveries(&self, event_id: Uuid) -> anyhow::Result<Vec<Uuid>> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let subscription_ids: Vec<String> = sqlx::query_scalar(
             "select s.id from grito_webhook_subscriptions s

@@ -31,7 +31,7 @@ impl DeliveryStore for SqliteStore {
         limit: u32,
     ) -> anyhow::Result<Vec<ClaimedDelivery>> {
         let lease_until = to_stored_precision(lease_until);
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let rows = sqlx::query(
             "select d.id, d.attempt,
@@ -67,7 +67,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn finish_attempts(&self, finished: Vec<FinishedAttempt>) -> anyhow::Result<Vec<bool>> {
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut recorded = Vec::with_capacity(finished.len());
         for FinishedAttempt { delivery_id, lease_until, outcome } in &finished {
             let updated = sqlx::query(
@@ -168,7 +168,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn requeue_delivery(&self, id: Uuid) -> anyhow::Result<RequeueOutcome> {
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let status: Option<String> = sqlx::query_scalar("select status from grito_webhook_deliveries where id = ?1")
             .bind(id.to_string())
@@ -194,7 +194,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn requeue_failed(&self, filter: &RequeueFilter) -> anyhow::Result<Vec<Uuid>> {
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let ids: Vec<String> = sqlx::query_scalar(
             "update grito_webhook_deliveries

@@ -16,7 +16,6 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use sqlx::PgPool;
-use sqlx::pool::PoolConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -69,45 +68,39 @@ impl EventWriter {
 }
 
 /// One writer: takes whatever is queued (up to a group), stores it and
-/// sends each request its result.
-/// It keeps its connection between groups, because sqlx checks a connection
-/// with a round trip each time one goes back to the pool.
+/// sends each request its result. It holds a connection only while it
+/// writes, so closing the pool never waits for an idle writer.
 async fn write_groups(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Request>>>) {
-    let mut connection: Option<PoolConnection<sqlx::Postgres>> = None;
     let mut group = Vec::with_capacity(MAX_GROUP);
     loop {
         if queue.lock().await.recv_many(&mut group, MAX_GROUP).await == 0 {
             return;
         }
 
-        let held = match connection {
-            Some(ref mut held) => held,
-            None => match pool.acquire().await {
-                Ok(acquired) => connection.insert(acquired),
-                Err(error) => {
-                    let reason = format!("{error:#}");
-                    for request in group.drain(..) {
-                        let unreachable = anyhow::Error::new(sqlx::Error::PoolTimedOut).context(reason.clone());
-                        let _ = request.reply.send(Err(unreachable));
-                    }
-                    continue;
+        let mut connection = match pool.acquire().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                let reason = format!("{error:#}");
+                for request in group.drain(..) {
+                    let unreachable = anyhow::Error::new(sqlx::Error::PoolTimedOut).context(reason.clone());
+                    let _ = request.reply.send(Err(unreachable));
                 }
-            },
+                continue;
+            }
         };
 
-        match insert_group(held, &group).await {
+        let written = insert_group(&mut connection, &group).await;
+        drop(connection);
+        match written {
             Ok(results) => {
                 for (request, result) in group.drain(..).zip(results) {
                     let _ = request.reply.send(Ok(result));
                 }
             }
+            Err(error) if group.len() == 1 => {
+                let _ = group.remove(0).reply.send(Err(error));
+            }
             Err(error) => {
-                // The connection may be what failed: the next group takes a new one.
-                connection = None;
-                if group.len() == 1 {
-                    let _ = group.remove(0).reply.send(Err(error));
-                    continue;
-                }
                 tracing::warn!(events = group.len(), error = format!("{error:#}"), "storing a group of events failed; storing each alone");
                 for request in group.drain(..) {
                     let result = insert_alone(&pool, &request.event).await;

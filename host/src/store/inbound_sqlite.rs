@@ -65,7 +65,7 @@ impl InboundStore for SqliteStore {
         user_id: Uuid,
         replace: bool,
     ) -> anyhow::Result<IdentityChange> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let existing: Option<String> = sqlx::query_scalar(
             "select user_id from grito_identities where source = ?1 and external_id = ?2",

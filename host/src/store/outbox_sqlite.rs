@@ -21,7 +21,7 @@ const COLUMNS: &str = "id, event_id, automation_id, run_id, template_id, \"to\",
 impl OutboxStore for SqliteStore {
     async fn claim_emails(&self, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<OutboxEmail>> {
         let lease_until = to_text(now + chrono::Duration::from_std(lease)?);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let rows = sqlx::query(&format!(
             "select {COLUMNS} from grito_email_outbox

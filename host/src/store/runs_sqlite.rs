@@ -24,7 +24,7 @@ const EVENT_COLUMNS: &str = "e.id, e.event_name, e.user_id, e.source, e.occurred
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn claim_events(&self, worker: &str, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<Event>> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
 
         let rows = sqlx::query(&format!(
             "select {EVENT_COLUMNS}
@@ -68,7 +68,7 @@ impl RunStore for SqliteStore {
 
     async fn commit_batch(&self, batch: Vec<EventRuns>, now: DateTime<Utc>) -> anyhow::Result<Vec<CommitOutcome>> {
         // One transaction, so one sync of the write-ahead log, for the batch.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for EventRuns { event_id, runs } in batch {
             outcomes.push(commit_event(&mut tx, event_id, runs, now).await?);

@@ -5,6 +5,7 @@
 //! (busy timeout) instead of failing when a reader upgrades to a writer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,11 +21,16 @@ use super::{
     QueueStats, SeedOutcome, Store, Subscription,
 };
 
+/// A writer's turn; see [`SqliteStore::begin_write`].
+pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// Write transactions of this process take turns here, in arrival order.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -53,7 +59,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
-        Ok(Self { pool, path: path.to_owned() })
+        Ok(Self { pool, path: path.to_owned(), writer: Arc::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -64,8 +70,16 @@ impl SqliteStore {
         &self.pool
     }
 
-    pub(crate) async fn begin_write(&self) -> anyhow::Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Starts a write transaction once this process's earlier writers are
+    /// done. Keep the returned turn until the transaction ends. SQLite's own
+    /// wait for its write lock sleeps and retries, so under a steady stream
+    /// of requests a worker could lose every retry for the whole busy
+    /// timeout; the queue serves writers first come, first served.
+    /// Writers in other processes still meet the busy timeout.
+    pub(crate) async fn begin_write(&self) -> anyhow::Result<(WriteTurn, Transaction<'static, Sqlite>)> {
+        let turn = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((turn, tx))
     }
 }
 
@@ -86,7 +100,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_event(&self, event: NewEvent) -> anyhow::Result<InsertedEvent> {
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let inserted = super::runs_sqlite::insert_event(&mut tx, &event, Utc::now()).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -205,7 +219,7 @@ impl Store for SqliteStore {
     async fn seed(&self, subscription: NewSubscription, automation: NewAutomation) -> anyhow::Result<SeedOutcome> {
         // BEGIN IMMEDIATE serializes writers, so the existence checks below
         // cannot race with another seed.
-        let mut tx = self.begin_write().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let now = to_text(Utc::now());
 
         let subscription_created = sqlx::query(
