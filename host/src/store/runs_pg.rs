@@ -214,8 +214,8 @@ impl RunStore for PgStore {
     }
 }
 
-/// The subscriptions that the batch's webhook effects name, by
-/// `destination_name`: their id and whether they are enabled.
+/// Loads the subscriptions that the batch's webhook effects name, keyed by
+/// `destination_name`, with their id and whether they are enabled.
 async fn load_endpoints(tx: &mut Transaction<'static, Postgres>, batch: &[EventRuns]) -> anyhow::Result<HashMap<String, (Uuid, bool)>> {
     let names: Vec<&str> = batch
         .iter()
@@ -237,8 +237,8 @@ async fn load_endpoints(tx: &mut Transaction<'static, Postgres>, batch: &[EventR
     Ok(rows.into_iter().map(|(name, id, enabled)| (name, (id, enabled))).collect())
 }
 
-/// The first webhook effect of a succeeded run whose subscription is missing
-/// or disabled: the store refuses it, which fails the run.
+/// Finds the first webhook effect of a succeeded run whose subscription is
+/// missing or disabled. The store rejects that effect, which fails the run.
 fn rejected_effect(run: &PlannedRun, endpoints: &HashMap<String, (Uuid, bool)>) -> Option<EffectRejected> {
     if run.status != RunStatus::Succeeded {
         return None;
