@@ -55,6 +55,7 @@ pub fn run(command: SignatureCommand) -> anyhow::Result<()> {
             Ok(())
         }
         SignatureCommand::Verify { signing, signature } => {
+            check_format(&signature, signing.standard)?;
             let expected = sign(&signing)?;
             if matches(&expected, &signature, signing.standard) {
                 println!("signature matches");
@@ -76,6 +77,26 @@ fn sign(signing: &Signing) -> anyhow::Result<String> {
         (true, _, _) => anyhow::bail!("--standard needs --id (the webhook-id header) and --timestamp (the webhook-timestamp header)"),
         (false, _, _) => Ok(grito_signature(&signing.secret, &body)),
     }
+}
+
+/// Rejects a value that cannot be a signature of the scheme at all, so a
+/// pasted header name or a truncated value is not reported as a mismatch.
+fn check_format(given: &str, standard: bool) -> anyhow::Result<()> {
+    let well_formed = |candidate: &str| {
+        if standard {
+            candidate.strip_prefix("v1,").is_some_and(|encoded| {
+                !encoded.is_empty() && encoded.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"+/=".contains(&byte))
+            })
+        } else {
+            candidate.strip_prefix("sha256=").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        }
+    };
+    let candidates: Vec<&str> = if standard { given.split_whitespace().collect() } else { vec![given.trim()] };
+    if !candidates.is_empty() && candidates.iter().all(|candidate| well_formed(candidate)) {
+        return Ok(());
+    }
+    let expected_form = if standard { "one or more space-separated v1,<base64>" } else { "sha256=<64 hex digits>" };
+    anyhow::bail!("signature `{given}` is malformed: expected {expected_form}")
 }
 
 /// Compares in constant time; a Standard Webhooks header may carry several
@@ -101,6 +122,26 @@ fn read_body(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_signatures_are_named_as_such() {
+        let hex = "a".repeat(64);
+        assert!(check_format(&format!("sha256={hex}"), false).is_ok());
+        assert!(check_format("v1,abc= v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=", true).is_ok());
+        for (value, standard) in [
+            ("X-Grito-Signature: sha256=ab", false),
+            ("sha256=abc", false),
+            (&*format!("sha256={}", "g".repeat(64)), false),
+            ("", false),
+            ("v1,", true),
+            ("sha256=ab", true),
+            ("v1,abc= v2,abc=", true),
+            ("", true),
+        ] {
+            let error = check_format(value, standard).unwrap_err().to_string();
+            assert!(error.contains("is malformed"), "{value:?}: {error}");
+        }
+    }
 
     #[test]
     fn standard_header_matches_any_listed_signature() {
