@@ -90,8 +90,8 @@ pub async fn run_once(backend: Backend, options: &IngestOptions<'_>) -> anyhow::
     })
 }
 
-/// The request path alone: an API-only server stores events and their
-/// deliveries, and no worker in the process competes for the cores.
+/// Measures the request path alone: an API-only server stores events and
+/// their deliveries, and no worker in the process competes for the cores.
 async fn measure_api_only(backend: Backend, options: &IngestOptions<'_>, body: &str, work_dir: &Path) -> anyhow::Result<WrkResult> {
     let database = FreshDatabase::create(backend, options.postgres_base).await?;
     let receiver = Receiver::start().await?;

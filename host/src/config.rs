@@ -151,7 +151,7 @@ pub struct Settings {
     pub inactivity: crate::jobs::InactivitySettings,
     /// `INGEST_TOKENS` and `INGEST_MAX_BODY_BYTES`.
     pub ingest: crate::normalizers::IngestSettings,
-    /// `API_ONLY`: `grito serve` answers HTTP without running the workers,
+    /// `API_ONLY`: `grito serve` serves HTTP without running the workers,
     /// for nodes beside which `grito worker` runs elsewhere.
     pub api_only: bool,
 }

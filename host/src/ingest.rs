@@ -163,9 +163,9 @@ fn idempotency_key_field(object: &Map<String, Value>) -> Result<Option<String>, 
     }
 }
 
-/// True when a string or object key anywhere in `value` holds U+0000.
-/// PostgreSQL cannot store that character in text or jsonb, so an event
-/// holding it is refused on both backends alike.
+/// Returns true when a string or object key anywhere in `value` contains
+/// U+0000. PostgreSQL cannot store that character in text or jsonb, so an
+/// event containing it is rejected on both backends alike.
 fn contains_nul(value: &Value) -> bool {
     match value {
         Value::String(text) => text.contains('\0'),

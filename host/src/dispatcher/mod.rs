@@ -230,7 +230,7 @@ struct Attempted {
 }
 
 impl Attempted {
-    /// A delivery that cannot be sent goes to `FAIL` without an attempt.
+    /// Builds the outcome of a delivery that cannot be sent: `FAIL`, without an attempt.
     fn given_up(delivery: ClaimedDelivery, reason: &'static str) -> Self {
         let outcome = DeliveryOutcome {
             status: DeliveryStatus::Fail,

@@ -206,14 +206,14 @@ fn build_engine(memory_limit: usize) -> anyhow::Result<(Engine, &'static str)> {
         .max_memory_size(memory_limit)
         // A fresh instance per call frees its memory after every call.
         // Resetting only the pages the call dirtied (PAGEMAP_SCAN, Linux 6.7
-        // and later) with memset avoids an madvise, and the cross-core TLB
-        // flushes it causes, per call; older kernels fall back to madvise.
+        // and later) with memset avoids an madvise per call, and with it the
+        // TLB flush on the other cores. Older kernels fall back to madvise.
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(KEEP_RESIDENT_BYTES)
         // Whatever still needs an madvise is done in batches.
         .decommit_batch_size(16);
-    match Engine::new(&base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))) {
+    match Engine::new(base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))) {
         Ok(engine) => {
             tracing::info!(allocator = "pooling", "plugin engine ready");
             Ok((engine, "pooling"))

@@ -32,7 +32,7 @@ impl PgStore {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         // No ping before each acquire: it doubled the round trips of every
         // query. A connection that broke while idle fails its next query
-        // instead, which answers 503 and is dropped from the pool.
+        // instead, so that request gets 503, and the connection is dropped from the pool.
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .test_before_acquire(false)

@@ -304,7 +304,7 @@ async fn plan_effects(
                 WrittenEffect::Webhook { endpoint_ref: endpoint_ref.clone(), subscription_id, delivery_id }
             }
             PlannedEffect::Event(event) => {
-                let inserted = insert_event(&mut **tx, event).await?;
+                let inserted = insert_event(tx, event).await?;
                 outcome.deliveries += inserted.deliveries;
                 outcome.emitted.push((event.event_name.clone(), event.source.clone(), inserted));
                 WrittenEffect::Described(event_effect_json(event, &inserted))
@@ -454,51 +454,121 @@ impl BatchRows {
     }
 }
 
-/// Stores an event, its fan-out and the dispatchers' wake-up in one
-/// statement: `Store::insert_event` runs it alone (so it commits by itself,
-/// in one round trip) and the engine runs it inside a run's transaction for
-/// emitted events. The notification is sent when the statement's transaction
-/// commits. ON CONFLICT waits for a concurrent insert of the same key to
-/// commit, so the select that follows a conflict sees the winner's row.
+/// Stores one event with [`insert_events`].
 pub(super) async fn insert_event(connection: &mut PgConnection, event: &NewEvent) -> anyhow::Result<InsertedEvent> {
-    let (inserted, deliveries, _notified): (Option<Uuid>, i64, i64) = sqlx::query_as(
-        "with new_event as (
+    let mut inserted = insert_events(connection, &[event]).await?;
+    inserted.pop().context("storing one event returned no result")
+}
+
+/// Stores events, their fan-out and the dispatchers' wake-up with one
+/// statement, and returns one result per event, in order. The event writer
+/// runs it alone for a group of requests (so it commits by itself, in one
+/// round trip), and the engine runs it inside a run's transaction for
+/// emitted events. The notification is sent when that transaction commits.
+/// ON CONFLICT waits for a concurrent insert of the same key to commit, so
+/// the lookup of a key that already existed (or came twice in `events`)
+/// finds the first event's row.
+pub(super) async fn insert_events(connection: &mut PgConnection, events: &[&NewEvent]) -> anyhow::Result<Vec<InsertedEvent>> {
+    let mut columns = EventColumns::default();
+    for event in events {
+        columns.push(event)?;
+    }
+
+    let stored: Vec<(Uuid, i64)> = sqlx::query_as(
+        "with input as (
+           select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
+             with ordinality as i(id, event_name, user_id, source, occurred_at, payload, idempotency_key, position)
+         ), new_events as (
            insert into grito_events (id, event_name, user_id, source, occurred_at, payload, idempotency_key)
-           values ($1, $2, $3, $4, coalesce($5, now()), $6, $7)
+           select id, event_name, user_id, source, coalesce(occurred_at, now()), payload::jsonb, idempotency_key
+           from input order by position
            on conflict (idempotency_key) do nothing
-           returning id
+           returning id, event_name
          ), fan_out as (
            insert into grito_webhook_deliveries (id, subscription_id, event_id, status)
            select gen_random_uuid(), s.id, n.id, 'PENDING'
-           from new_event n join grito_webhook_subscriptions s on s.enabled and $2 = any(s.event_filter)
+           from new_events n join grito_webhook_subscriptions s on s.enabled and n.event_name = any(s.event_filter)
            on conflict (subscription_id, event_id) do nothing
-           returning 1
+           returning event_id
          ), wake as (
            select pg_notify('grito_deliveries_' || left(md5(current_schema()), 12), '')
            where exists (select 1 from fan_out)
          )
-         -- wake is read so that PostgreSQL evaluates it
-         select (select id from new_event), (select count(*) from fan_out), (select count(*) from wake)",
+         -- wake is joined so that PostgreSQL evaluates it
+         select n.id, count(f.event_id)
+         from new_events n
+         left join fan_out f on f.event_id = n.id
+         cross join (select count(*) from wake) w
+         group by n.id",
     )
-    .bind(Uuid::now_v7())
-    .bind(&event.event_name)
-    .bind(event.user_id)
-    .bind(&event.source)
-    .bind(event.occurred_at)
-    .bind(sqlx::types::Json(&event.payload))
-    .bind(&event.idempotency_key)
-    .fetch_one(&mut *connection)
+    .bind(&columns.ids)
+    .bind(&columns.names)
+    .bind(&columns.users)
+    .bind(&columns.sources)
+    .bind(&columns.occurred)
+    .bind(&columns.payloads)
+    .bind(&columns.keys)
+    .fetch_all(&mut *connection)
     .await?;
+    let stored: HashMap<Uuid, i64> = stored.into_iter().collect();
 
-    let Some(id) = inserted else {
-        let first: Uuid = sqlx::query_scalar("select id from grito_events where idempotency_key = $1")
-            .bind(&event.idempotency_key)
-            .fetch_one(&mut *connection)
-            .await
-            .context("idempotency key conflicted but its event was not found")?;
-        return Ok(InsertedEvent { id: first, dedup: true, deliveries: 0 });
+    let repeated: Vec<&str> = events
+        .iter()
+        .zip(&columns.ids)
+        .filter(|(_, id)| !stored.contains_key(id))
+        .filter_map(|(event, _)| event.idempotency_key.as_deref())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let existing: HashMap<String, Uuid> = if repeated.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, (String, Uuid)>("select idempotency_key, id from grito_events where idempotency_key = any($1)")
+            .bind(&repeated)
+            .fetch_all(&mut *connection)
+            .await?
+            .into_iter()
+            .collect()
     };
-    Ok(InsertedEvent { id, dedup: false, deliveries: deliveries as u64 })
+
+    events
+        .iter()
+        .zip(&columns.ids)
+        .map(|(event, id)| match stored.get(id) {
+            Some(deliveries) => Ok(InsertedEvent { id: *id, dedup: false, deliveries: *deliveries as u64 }),
+            None => event
+                .idempotency_key
+                .as_ref()
+                .and_then(|key| existing.get(key))
+                .map(|first| InsertedEvent { id: *first, dedup: true, deliveries: 0 })
+                .context("idempotency key conflicted but its event was not found"),
+        })
+        .collect()
+}
+
+/// Events, column by column, for `unnest`.
+#[derive(Default)]
+struct EventColumns {
+    ids: Vec<Uuid>,
+    names: Vec<String>,
+    users: Vec<Uuid>,
+    sources: Vec<String>,
+    occurred: Vec<Option<DateTime<Utc>>>,
+    payloads: Vec<String>,
+    keys: Vec<Option<String>>,
+}
+
+impl EventColumns {
+    fn push(&mut self, event: &NewEvent) -> anyhow::Result<()> {
+        self.ids.push(Uuid::now_v7());
+        self.names.push(event.event_name.clone());
+        self.users.push(event.user_id);
+        self.sources.push(event.source.clone());
+        self.occurred.push(event.occurred_at);
+        self.payloads.push(serde_json::to_string(&event.payload)?);
+        self.keys.push(event.idempotency_key.clone());
+        Ok(())
+    }
 }
 
 fn event_from_row(row: &PgRow) -> anyhow::Result<Event> {

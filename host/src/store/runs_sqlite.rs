@@ -199,7 +199,7 @@ async fn write_run(
 
     let (run, effects) = match applied {
         Ok(effects) => {
-            let effects = (run.status == RunStatus::Succeeded).then(|| serde_json::Value::Array(effects));
+            let effects = (run.status == RunStatus::Succeeded).then_some(serde_json::Value::Array(effects));
             if let Some(effects) = &effects {
                 set_run_effects(&mut savepoint, run.id, effects).await?;
             }

@@ -74,7 +74,7 @@ impl SqliteStore {
     /// done. Keep the returned turn until the transaction ends. SQLite's own
     /// wait for its write lock sleeps and retries, so under a steady stream
     /// of requests a worker could lose every retry for the whole busy
-    /// timeout; the queue serves writers first come, first served.
+    /// timeout. The queue serves writers first come, first served.
     /// Writers in other processes still meet the busy timeout.
     pub(crate) async fn begin_write(&self) -> anyhow::Result<(WriteTurn, Transaction<'static, Sqlite>)> {
         let turn = self.writer.clone().lock_owned().await;
